@@ -1,0 +1,72 @@
+//! The engine's one error type.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while hashing.
+///
+/// Variants carry the path (or source description) and byte offset where known, so that a
+/// caller can report exactly what failed without wrapping.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The algorithm name is not one imghash knows.
+    #[error(
+        "unknown algorithm \"{name}\"; known algorithms: {}",
+        crate::Algorithm::names()
+    )]
+    UnknownAlgorithm {
+        /// The name as given.
+        name: String,
+    },
+    /// A chunk size could not be parsed or is out of range.
+    #[error("invalid chunk size \"{value}\": {reason}")]
+    InvalidChunkSize {
+        /// The text as given.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The request is inconsistent (e.g. no algorithm, a chunk size Glacier cannot use).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The input could not be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The path as given.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Reading failed at an offset.
+    #[error("read error in {source_name} at offset {offset}: {source}")]
+    Read {
+        /// The path or description of the source.
+        source_name: String,
+        /// Byte offset of the failed read.
+        offset: u64,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The input changed while it was hashed (size or modification time), so any digest
+    /// would describe no real state of it.
+    #[error("{source_name} changed while it was hashed: {detail}")]
+    Changed {
+        /// The path or description of the source.
+        source_name: String,
+        /// What changed, e.g. "shrank from 100 to 50 bytes".
+        detail: String,
+    },
+    /// The job was cancelled through its [`CancelToken`](crate::CancelToken).
+    #[error("cancelled")]
+    Cancelled,
+    /// The thread pool could not be built.
+    #[error("cannot start hashing threads: {0}")]
+    ThreadPool(String),
+    /// Writing a chunk manifest failed.
+    #[error("cannot write the chunk manifest: {0}")]
+    Manifest(io::Error),
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,182 @@
+//! Where the bytes come from: the [`Source`] trait and the local file source.
+//!
+//! The hashing pipeline only needs a length, positional reads, and (optionally) where the
+//! data lies, so remote backends (Ceph RBD objects, S3 range reads, a qcow2's guest view)
+//! plug in without touching the algorithms.
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
+use std::ops::Range;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// A fixed-length byte source readable at any offset, from several threads at once.
+pub trait Source: Send + Sync {
+    /// The path or URL, for messages.
+    fn describe(&self) -> String;
+
+    /// The length in bytes, fixed when the source was opened.
+    fn len(&self) -> u64;
+
+    /// True if the source holds no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`, like `pread(2)`; 0 means end of data.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+
+    /// The first range at or after `offset` that may hold non-zero bytes, or `None` if
+    /// only zeros (holes) remain. The default says everything is data; sparse-aware
+    /// sources override it so that holes are never read.
+    fn next_data(&self, offset: u64) -> io::Result<Option<Range<u64>>> {
+        Ok((offset < self.len()).then(|| offset..self.len()))
+    }
+
+    /// Called after the last read: `Some(reason)` if the source changed since it was
+    /// opened (so the digest would describe no real state of it).
+    fn changed_since_open(&self) -> io::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// A local file or block device, read with `pread` and sparse-aware through
+/// `SEEK_DATA`/`SEEK_HOLE`.
+///
+/// Takes a path rather than an open `File` so that it can notice the path being replaced
+/// or deleted while the file is hashed.
+#[derive(Debug)]
+pub struct FileSource {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    identity: Identity,
+}
+
+/// What must stay the same from open to the end of hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl Identity {
+    fn of(meta: &std::fs::Metadata) -> Identity {
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
+}
+
+impl FileSource {
+    /// Opens `path` for hashing and takes its length.
+    pub fn open(path: impl AsRef<Path>) -> Result<FileSource> {
+        let path = path.as_ref().to_path_buf();
+        let open_error = |source| Error::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut file = File::open(&path).map_err(open_error)?;
+        let meta = file.metadata().map_err(open_error)?;
+        if meta.is_dir() {
+            return Err(open_error(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory",
+            )));
+        }
+        // Block devices report 0 in their metadata; seeking to the end gives their size.
+        let len = if meta.is_file() {
+            meta.len()
+        } else {
+            file.seek(SeekFrom::End(0)).map_err(open_error)?
+        };
+        Ok(FileSource {
+            identity: Identity::of(&meta),
+            path,
+            file,
+            len,
+        })
+    }
+
+    /// The path this source was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Source for FileSource {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.file.read_at(buf, offset)
+    }
+
+    fn next_data(&self, offset: u64) -> io::Result<Option<Range<u64>>> {
+        use rustix::fs::{seek, SeekFrom as RawSeek};
+        if offset >= self.len {
+            return Ok(None);
+        }
+        // lseek moves the shared file offset, which nothing else uses: reads are positional.
+        let start = match seek(&self.file, RawSeek::Data(offset)) {
+            Ok(start) => start,
+            Err(rustix::io::Errno::NXIO) => return Ok(None),
+            // A file system without SEEK_DATA: treat everything as data.
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) => {
+                return Ok(Some(offset..self.len))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if start >= self.len {
+            return Ok(None);
+        }
+        let end = match seek(&self.file, RawSeek::Hole(start)) {
+            Ok(end) => end.min(self.len),
+            Err(rustix::io::Errno::NXIO) => self.len,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some(start..end))
+    }
+
+    fn changed_since_open(&self) -> io::Result<Option<String>> {
+        let now = Identity::of(&self.file.metadata()?);
+        let opened = self.identity;
+        if now.size != opened.size {
+            let verb = if now.size < opened.size {
+                "shrank"
+            } else {
+                "grew"
+            };
+            return Ok(Some(format!(
+                "{verb} from {} to {} bytes",
+                opened.size, now.size
+            )));
+        }
+        if now.mtime_ns != opened.mtime_ns {
+            return Ok(Some("was modified".to_string()));
+        }
+        match std::fs::metadata(&self.path) {
+            Ok(at_path)
+                if Identity::of(&at_path).ino != opened.ino
+                    || Identity::of(&at_path).dev != opened.dev =>
+            {
+                Ok(Some("was replaced by another file".to_string()))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Some("was deleted".to_string())),
+            Err(e) => Err(e),
+        }
+    }
+}
