@@ -1,1 +1,39 @@
-fn main() {}
+//! `imghash`: checksums of disk images from the command line, and the gRPC server.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Fast checksums of virtual-machine disk images.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print checksums of files (or stdin), like md5sum/sha256sum/xxhsum/b3sum.
+    Sum(cli::sum::SumArgs),
+    /// Verify files against checksum lists written by md5sum, sha*sum, b3sum, xxhsum or
+    /// `imghash sum --tag`.
+    Check(cli::check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Sum(sum) => cli::sum::run(sum),
+        Command::Check(check) => cli::check::run(check),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("imghash: {err:#}");
+            ExitCode::from(cli::EXIT_USAGE)
+        }
+    }
+}

@@ -56,13 +56,6 @@ impl LeafHasher {
     }
 }
 
-/// The digest of one whole chunk.
-pub(crate) fn leaf_digest(algorithm: Algorithm, chunk: &[u8]) -> Vec<u8> {
-    let mut leaf = LeafHasher::new(algorithm);
-    leaf.update(chunk);
-    leaf.finish()
-}
-
 /// The final value of a chunked construction, before rendering.
 pub(crate) struct Aggregated {
     pub(crate) bytes: Vec<u8>,

@@ -1,10 +1,10 @@
-//! The two kinds of block consumers a job runs, each on its own thread.
+//! Turning bytes into digests: the sequential-digest consumer, and the chunk cursor that
+//! every chunked construction uses, whichever way its bytes arrive.
 //!
-//! - [`stream_digest`]: a sequential digest, fed every block in order.
-//! - [`ChunkedDigest`]: a chunked construction. Whole chunks inside a block are hashed as
-//!   tasks on the rayon pool (they hold the block until done, which is what bounds memory);
-//!   a chunk split across blocks is hashed piecewise by the consumer thread itself. The
-//!   chunk digests go through a reorder buffer into the aggregator in chunk order.
+//! A [`ChunkedDigest`] is the state one chunked construction shares across threads: a
+//! reorder buffer that hands chunk digests to the aggregator in chunk order. A
+//! [`ChunkCursor`] hashes a run of consecutive chunks; the pipeline uses one cursor for the
+//! whole input, the parallel mode one per unit of work.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::Receiver;
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::ThreadPool;
 
-use crate::chunked::{leaf_digest, Aggregated, Aggregator, LeafHasher};
+use crate::chunked::{Aggregated, Aggregator, LeafHasher};
 use crate::control::CancelToken;
 use crate::job::{ChunkCallback, ChunkDigest};
 use crate::pipeline::{feed_zeros, Block};
@@ -47,20 +47,33 @@ pub(crate) fn stream_digest(
     hasher.finish()
 }
 
-/// A chunked construction being computed.
+/// Feeds every block, in order, to one chunked construction.
+pub(crate) fn chunked_digest(
+    digest: &ChunkedDigest,
+    blocks: Receiver<Arc<Block>>,
+    cancel: &CancelToken,
+) {
+    let mut cursor = ChunkCursor::new(digest, 0);
+    for block in blocks {
+        if cancel.is_cancelled() {
+            continue;
+        }
+        match block.bytes() {
+            Some(data) => cursor.feed(Piece::Bytes(data)),
+            None => cursor.feed(Piece::Zeros(block.len as u64)),
+        }
+    }
+    cursor.finish();
+}
+
+/// One chunked construction being computed, shared by the threads hashing its chunks.
 pub(crate) struct ChunkedDigest {
     algorithm: Algorithm,
     chunk_size: u64,
+    on_chunk: Option<ChunkCallback>,
     /// Digest of a whole all-zero chunk, computed once on first need.
     zero_leaf: OnceLock<Vec<u8>>,
     collector: Mutex<Collector>,
-}
-
-/// The chunk currently split across blocks, hashed piecewise by the consumer thread.
-struct Partial {
-    index: u64,
-    len: u64,
-    hasher: LeafHasher,
 }
 
 /// Reorders chunk digests and feeds them to the aggregator (and the chunk callback).
@@ -71,10 +84,15 @@ struct Collector {
 }
 
 impl ChunkedDigest {
-    pub(crate) fn new(algorithm: Algorithm, chunk_size: u64) -> ChunkedDigest {
+    pub(crate) fn new(
+        algorithm: Algorithm,
+        chunk_size: u64,
+        on_chunk: Option<ChunkCallback>,
+    ) -> ChunkedDigest {
         ChunkedDigest {
             algorithm,
             chunk_size,
+            on_chunk,
             zero_leaf: OnceLock::new(),
             collector: Mutex::new(Collector {
                 next: 0,
@@ -84,100 +102,19 @@ impl ChunkedDigest {
         }
     }
 
-    /// Consumes every block, hashing whole chunks on `pool`; returns the final value.
-    pub(crate) fn run(
-        self,
-        blocks: Receiver<Arc<Block>>,
-        pool: &ThreadPool,
-        cancel: &CancelToken,
-        on_chunk: Option<&ChunkCallback>,
-    ) -> Aggregated {
-        let mut partial = None;
-        pool.in_place_scope(|scope| {
-            for block in blocks {
-                if cancel.is_cancelled() {
-                    continue;
-                }
-                let mut pos = block.offset;
-                while pos < block.end() {
-                    let index = pos / self.chunk_size;
-                    let chunk_start = index * self.chunk_size;
-                    let chunk_end = chunk_start + self.chunk_size;
-                    let piece_end = chunk_end.min(block.end());
-                    if pos == chunk_start && piece_end == chunk_end {
-                        let this = &self;
-                        let block = block.clone();
-                        let range =
-                            (pos - block.offset) as usize..(piece_end - block.offset) as usize;
-                        scope.spawn(move |_| {
-                            let leaf = match block.bytes() {
-                                Some(data) => this.whole_chunk_digest(&data[range]),
-                                None => this.zero_leaf().to_vec(),
-                            };
-                            drop(block);
-                            this.collect(index, leaf, this.chunk_size, on_chunk);
-                        });
-                    } else {
-                        self.feed_partial(&mut partial, index, &block, pos..piece_end, on_chunk);
-                    }
-                    pos = piece_end;
-                }
-            }
-        });
-        // The input ended inside a chunk: that short chunk is the last one.
-        if let Some(last) = partial {
-            self.collect(last.index, last.hasher.finish(), last.len, on_chunk);
-        }
+    /// The final value, once every chunk was collected.
+    pub(crate) fn finish(self) -> Aggregated {
         let collector = self.collector.into_inner().expect("collector lock");
-        debug_assert!(collector.pending.is_empty() || cancel.is_cancelled());
         collector.aggregator.finish()
     }
 
-    fn whole_chunk_digest(&self, chunk: &[u8]) -> Vec<u8> {
-        if is_all_zero(chunk) {
-            self.zero_leaf().to_vec()
-        } else {
-            leaf_digest(self.algorithm, chunk)
-        }
+    fn zero_leaf(&self) -> Vec<u8> {
+        self.zero_leaf
+            .get_or_init(|| zeros_leaf(self.algorithm, self.chunk_size))
+            .clone()
     }
 
-    fn zero_leaf(&self) -> &[u8] {
-        self.zero_leaf.get_or_init(|| {
-            let mut leaf = LeafHasher::new(self.algorithm);
-            feed_zeros(self.chunk_size, |zeros| leaf.update(zeros));
-            leaf.finish()
-        })
-    }
-
-    fn feed_partial(
-        &self,
-        partial: &mut Option<Partial>,
-        index: u64,
-        block: &Block,
-        range: std::ops::Range<u64>,
-        on_chunk: Option<&ChunkCallback>,
-    ) {
-        let chunk = partial.get_or_insert_with(|| Partial {
-            index,
-            len: 0,
-            hasher: LeafHasher::new(self.algorithm),
-        });
-        match block.bytes() {
-            Some(data) => {
-                let start = (range.start - block.offset) as usize;
-                let end = (range.end - block.offset) as usize;
-                chunk.hasher.update(&data[start..end]);
-            }
-            None => feed_zeros(range.end - range.start, |zeros| chunk.hasher.update(zeros)),
-        }
-        chunk.len += range.end - range.start;
-        if chunk.len == self.chunk_size {
-            let done = partial.take().expect("just filled");
-            self.collect(done.index, done.hasher.finish(), done.len, on_chunk);
-        }
-    }
-
-    fn collect(&self, index: u64, leaf: Vec<u8>, len: u64, on_chunk: Option<&ChunkCallback>) {
+    fn collect(&self, index: u64, leaf: Vec<u8>, len: u64) {
         let mut collector = self.collector.lock().expect("collector lock");
         collector.pending.insert(index, (leaf, len));
         loop {
@@ -185,18 +122,123 @@ impl ChunkedDigest {
             let Some((leaf, len)) = collector.pending.remove(&next) else {
                 break;
             };
-            if let Some(callback) = on_chunk {
-                callback(
-                    self.algorithm,
-                    &ChunkDigest {
-                        offset: next * self.chunk_size,
-                        len,
-                        digest: leaf.clone(),
-                    },
-                );
+            if let Some(callback) = &self.on_chunk {
+                let chunk = ChunkDigest {
+                    offset: next * self.chunk_size,
+                    len,
+                    digest: leaf.clone(),
+                };
+                callback(self.algorithm, &chunk);
             }
             collector.aggregator.push(&leaf, len);
             collector.next += 1;
+        }
+    }
+}
+
+fn zeros_leaf(algorithm: Algorithm, len: u64) -> Vec<u8> {
+    let mut leaf = LeafHasher::new(algorithm);
+    feed_zeros(len, |zeros| leaf.update(zeros));
+    leaf.finish()
+}
+
+/// Consecutive input bytes: read, or known to be zeros (a hole).
+#[derive(Clone, Copy)]
+pub(crate) enum Piece<'a> {
+    Bytes(&'a [u8]),
+    Zeros(u64),
+}
+
+impl Piece<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Piece::Bytes(data) => data.len() as u64,
+            Piece::Zeros(len) => *len,
+        }
+    }
+
+    fn split_at(self, n: u64) -> (Self, Self) {
+        match self {
+            Piece::Bytes(data) => {
+                let (head, tail) = data.split_at(n as usize);
+                (Piece::Bytes(head), Piece::Bytes(tail))
+            }
+            Piece::Zeros(len) => (Piece::Zeros(n), Piece::Zeros(len - n)),
+        }
+    }
+}
+
+/// Hashes consecutive chunks starting at a chunk boundary.
+///
+/// Zero bytes at the start of a chunk are only counted, not hashed, until a non-zero byte
+/// shows up: a chunk that turns out all zeros (a hole, or zeros written to disk) takes the
+/// precomputed zero-chunk digest instead of being hashed.
+pub(crate) struct ChunkCursor<'a> {
+    digest: &'a ChunkedDigest,
+    index: u64,
+    /// Bytes of the current chunk seen so far.
+    filled: u64,
+    /// Created at the chunk's first non-zero byte.
+    hasher: Option<LeafHasher>,
+}
+
+impl<'a> ChunkCursor<'a> {
+    /// A cursor at `offset`, which must be a multiple of the chunk size.
+    pub(crate) fn new(digest: &'a ChunkedDigest, offset: u64) -> ChunkCursor<'a> {
+        debug_assert_eq!(offset % digest.chunk_size, 0);
+        ChunkCursor {
+            digest,
+            index: offset / digest.chunk_size,
+            filled: 0,
+            hasher: None,
+        }
+    }
+
+    /// Hashes the next bytes.
+    pub(crate) fn feed(&mut self, mut piece: Piece<'_>) {
+        while piece.len() > 0 {
+            let room = self.digest.chunk_size - self.filled;
+            let (head, rest) = piece.split_at(room.min(piece.len()));
+            self.absorb(head);
+            self.filled += head.len();
+            if self.filled == self.digest.chunk_size {
+                self.complete();
+            }
+            piece = rest;
+        }
+    }
+
+    fn absorb(&mut self, piece: Piece<'_>) {
+        match (&mut self.hasher, piece) {
+            (Some(hasher), Piece::Bytes(data)) => hasher.update(data),
+            (Some(hasher), Piece::Zeros(len)) => feed_zeros(len, |z| hasher.update(z)),
+            (None, Piece::Zeros(_)) => {}
+            (None, Piece::Bytes(data)) if is_all_zero(data) => {}
+            (None, Piece::Bytes(data)) => {
+                // The first non-zero bytes: hash the zeros deferred so far, then them.
+                let mut hasher = LeafHasher::new(self.digest.algorithm);
+                feed_zeros(self.filled, |z| hasher.update(z));
+                hasher.update(data);
+                self.hasher = Some(hasher);
+            }
+        }
+    }
+
+    fn complete(&mut self) {
+        let leaf = match self.hasher.take() {
+            Some(hasher) => hasher.finish(),
+            None if self.filled == self.digest.chunk_size => self.digest.zero_leaf(),
+            None => zeros_leaf(self.digest.algorithm, self.filled),
+        };
+        self.digest.collect(self.index, leaf, self.filled);
+        self.index += 1;
+        self.filled = 0;
+    }
+
+    /// Ends the run; a partly filled chunk is the input's last, shorter chunk.
+    pub(crate) fn finish(mut self) {
+        if self.filled > 0 {
+            self.complete();
         }
     }
 }

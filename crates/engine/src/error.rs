@@ -31,22 +31,22 @@ pub enum Error {
     #[error("{0}")]
     InvalidRequest(String),
     /// The input could not be opened.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}: {error}")]
     Open {
         /// The path as given.
         path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
+        /// The underlying error (part of the message, so not also a `source()`).
+        error: io::Error,
     },
     /// Reading failed at an offset.
-    #[error("read error in {source_name} at offset {offset}: {source}")]
+    #[error("read error in {source_name} at offset {offset}: {error}")]
     Read {
         /// The path or description of the source.
         source_name: String,
         /// Byte offset of the failed read.
         offset: u64,
-        /// The underlying error.
-        source: io::Error,
+        /// The underlying error (part of the message, so not also a `source()`).
+        error: io::Error,
     },
     /// The input changed while it was hashed (size or modification time), so any digest
     /// would describe no real state of it.

@@ -3,7 +3,7 @@
 //! Checksums of large disk images as fast as the machine allows.
 //!
 //! One [`HashJob`] reads its input once, through a reader that runs ahead of the hashers
-//! with a small pool of reusable buffers (so memory stays around 40 MiB whatever the
+//! with a small pool of reusable buffers (so memory stays a few MiB whatever the
 //! image size), and feeds every requested digest from the same buffers:
 //!
 //! - standard digests ([`Algorithm::Md5`], SHA-*, XXH*) are inherently sequential and each
@@ -32,6 +32,7 @@ mod consumers;
 mod control;
 mod error;
 mod job;
+mod parallel;
 mod pipeline;
 mod size;
 mod source;

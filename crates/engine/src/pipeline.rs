@@ -70,9 +70,8 @@ impl BufferPool {
     }
 }
 
-/// A run of the input at `offset`, either read into a pooled buffer or known to be zeros.
+/// A run of the input, in order, either read into a pooled buffer or known to be zeros.
 pub(crate) struct Block {
-    pub(crate) offset: u64,
     pub(crate) len: usize,
     /// `None` when the whole block lies in a hole.
     data: Option<Vec<u8>>,
@@ -84,10 +83,6 @@ impl Block {
     /// The bytes, or `None` if the block is all zeros from a hole.
     pub(crate) fn bytes(&self) -> Option<&[u8]> {
         self.data.as_deref().map(|d| &d[..self.len])
-    }
-
-    pub(crate) fn end(&self) -> u64 {
-        self.offset + self.len as u64
     }
 }
 
@@ -106,7 +101,7 @@ pub(crate) enum Input<'a> {
     /// A positional source of known length.
     Source(&'a dyn Source),
     /// A stream such as stdin, read in order to its end.
-    Stream(&'a mut (dyn Read + Send)),
+    Stream(&'a mut dyn Read),
 }
 
 /// Reader settings.
@@ -118,9 +113,8 @@ pub(crate) struct ReadPlan {
 }
 
 impl ReadPlan {
-    fn block(&self, offset: u64, len: usize, data: Option<Vec<u8>>) -> Arc<Block> {
+    fn block(&self, len: usize, data: Option<Vec<u8>>) -> Arc<Block> {
         Arc::new(Block {
-            offset,
             len,
             data,
             pool: self.pool.clone(),
@@ -158,7 +152,7 @@ impl ReadPlan {
                 .map_err(|e| read_error(source, offset, e))?;
             let block_len = (end - offset) as usize;
             if segments.iter().all(|(_, is_data)| !is_data) {
-                emit(self.block(offset, block_len, None));
+                emit(self.block(block_len, None));
             } else {
                 let mut buf = self.pool.take();
                 for (range, is_data) in segments {
@@ -170,25 +164,15 @@ impl ReadPlan {
                         part.fill(0);
                     }
                 }
-                emit(self.block(offset, block_len, Some(buf)));
+                emit(self.block(block_len, Some(buf)));
             }
             offset = end;
         }
-        match source.changed_since_open() {
-            Ok(None) => Ok(len),
-            Ok(Some(detail)) => Err(Error::Changed {
-                source_name: source.describe(),
-                detail,
-            }),
-            Err(e) => Err(read_error(source, len, e)),
-        }
+        check_unchanged(source)?;
+        Ok(len)
     }
 
-    fn read_stream(
-        &self,
-        stream: &mut (dyn Read + Send),
-        mut emit: impl FnMut(Arc<Block>),
-    ) -> Result<u64> {
+    fn read_stream(&self, stream: &mut dyn Read, mut emit: impl FnMut(Arc<Block>)) -> Result<u64> {
         self.progress.start(None);
         let mut offset = 0u64;
         loop {
@@ -200,11 +184,11 @@ impl ReadPlan {
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(source) => {
+                    Err(error) => {
                         return Err(Error::Read {
                             source_name: "standard input".to_string(),
                             offset: offset + filled as u64,
-                            source,
+                            error,
                         })
                     }
                 }
@@ -213,22 +197,38 @@ impl ReadPlan {
                 self.pool.give_back(buf);
                 return Ok(offset);
             }
-            emit(self.block(offset, filled, Some(buf)));
+            emit(self.block(filled, Some(buf)));
             offset += filled as u64;
         }
     }
 }
 
-fn read_error(source: &dyn Source, offset: u64, e: io::Error) -> Error {
+/// Fails if the source changed since it was opened.
+pub(crate) fn check_unchanged(source: &dyn Source) -> Result<()> {
+    match source.changed_since_open() {
+        Ok(None) => Ok(()),
+        Ok(Some(detail)) => Err(Error::Changed {
+            source_name: source.describe(),
+            detail,
+        }),
+        Err(e) => Err(read_error(source, source.len(), e)),
+    }
+}
+
+pub(crate) fn read_error(source: &dyn Source, offset: u64, e: io::Error) -> Error {
     Error::Read {
         source_name: source.describe(),
         offset,
-        source: e,
+        error: e,
     }
 }
 
 /// Fills `buf` from `offset`; the source ending early means it shrank while hashed.
-fn read_exact_at(source: &dyn Source, mut buf: &mut [u8], mut offset: u64) -> Result<()> {
+pub(crate) fn read_exact_at(
+    source: &dyn Source,
+    mut buf: &mut [u8],
+    mut offset: u64,
+) -> Result<()> {
     while !buf.is_empty() {
         match source.read_at(buf, offset) {
             Ok(0) => {
@@ -253,7 +253,7 @@ fn read_exact_at(source: &dyn Source, mut buf: &mut [u8], mut offset: u64) -> Re
 
 /// Walks the source's data ranges alongside the reader, asking the source only when the
 /// reader passes the end of the range it knows.
-struct DataMap<'a> {
+pub(crate) struct DataMap<'a> {
     source: &'a dyn Source,
     /// The first data range whose end lies beyond the reader, if any remains.
     current: Option<Range<u64>>,
@@ -262,7 +262,7 @@ struct DataMap<'a> {
 }
 
 impl<'a> DataMap<'a> {
-    fn new(source: &'a dyn Source, detect_holes: bool) -> DataMap<'a> {
+    pub(crate) fn new(source: &'a dyn Source, detect_holes: bool) -> DataMap<'a> {
         // Without hole detection the whole source is one data range.
         let (current, looked_up_at) = if detect_holes {
             (None, None)
@@ -277,7 +277,7 @@ impl<'a> DataMap<'a> {
     }
 
     /// Splits `range` into (sub-range, holds data) pieces in order.
-    fn segments(&mut self, range: Range<u64>) -> io::Result<Vec<(Range<u64>, bool)>> {
+    pub(crate) fn segments(&mut self, range: Range<u64>) -> io::Result<Vec<(Range<u64>, bool)>> {
         let mut pieces = Vec::new();
         let mut pos = range.start;
         while pos < range.end {

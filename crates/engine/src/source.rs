@@ -79,9 +79,9 @@ impl FileSource {
     /// Opens `path` for hashing and takes its length.
     pub fn open(path: impl AsRef<Path>) -> Result<FileSource> {
         let path = path.as_ref().to_path_buf();
-        let open_error = |source| Error::Open {
+        let open_error = |error| Error::Open {
             path: path.clone(),
-            source,
+            error,
         };
         let mut file = File::open(&path).map_err(open_error)?;
         let meta = file.metadata().map_err(open_error)?;

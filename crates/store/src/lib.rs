@@ -1,1 +1,102 @@
-//! placeholder
+//! imghash's inventory on SQLite: backup storages, images and their refs, hash results,
+//! accounts and sessions.
+//!
+//! # Schema
+//!
+//! One table per ZStack resource, with ZStack's field names in snake case (see `schema.rs`):
+//!
+//! ```text
+//! backup_storage ─┐ RESTRICT
+//!                 ├─< image_backup_storage_ref >─ CASCADE ─ image
+//!                 │        │ CASCADE
+//!                 │        └─< hash_record     one row per (image, storage, algorithm, chunk size)
+//! account ─< session (CASCADE)
+//! ```
+//!
+//! Deleting an image takes its refs and hash records with it; deleting a backup storage that
+//! still holds images fails with [`StoreError::InUse`]. The schema is built and upgraded by
+//! numbered migrations tracked in `PRAGMA user_version`; [`SCHEMA_VERSION`] is the current one.
+//!
+//! # Times
+//!
+//! Every date is an `i64` of milliseconds since the Unix epoch, and operations that move a date
+//! take it as a `now_ms` argument instead of reading the clock. That keeps session expiry and
+//! `lastOpDate` testable without sleeping, and leaves formatting (RFC 3339 in the API) to the
+//! caller.
+//!
+//! # Concurrency
+//!
+//! [`Store`] is `Send + Sync` and holds one connection behind a mutex; every call is short and
+//! synchronous, so an async caller runs it on a blocking thread (`spawn_blocking`). Each
+//! operation that writes more than one row is one transaction. The file is in WAL mode, so a
+//! second process (say, a backup reading it) does not block the server.
+//!
+//! # Example
+//!
+//! ```
+//! use imghash_store::{new_uuid, Account, Store};
+//!
+//! # fn main() -> imghash_store::Result<()> {
+//! let store = Store::open_in_memory()?;
+//! let account = Account {
+//!     uuid: new_uuid(),
+//!     name: "admin".into(),
+//!     password_hash: "$argon2id$…".into(),
+//!     create_date: 1_700_000_000_000,
+//!     last_op_date: 1_700_000_000_000,
+//! };
+//! store.add_account(&account)?;
+//! assert_eq!(store.account_by_name("admin")?, Some(account));
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+mod query;
+mod records;
+mod schema;
+mod store;
+
+pub use error::{Result, StoreError};
+pub use query::{Condition, Op};
+pub use records::{Account, BackupStorage, HashRecord, Image, ImageRef, Session};
+pub use schema::SCHEMA_VERSION;
+pub use store::Store;
+
+/// A new random uuid in ZStack's form: 32 lower-case hex characters, no dashes (a version 4
+/// UUID, so 122 random bits).
+///
+/// # Panics
+///
+/// If the operating system's random number generator fails, which on the platforms we run on
+/// means the system is unusable anyway.
+pub fn new_uuid() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_uuid_is_32_lower_hex_version_4_and_random() {
+        let a = new_uuid();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+        assert_eq!(&a[12..13], "4");
+        assert!(matches!(&a[16..17], "8" | "9" | "a" | "b"));
+        assert_ne!(a, new_uuid());
+    }
+
+    #[test]
+    fn store_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Store>();
+    }
+}

@@ -1,0 +1,254 @@
+//! The rows of the inventory as plain structs, with the REST inventory's fields.
+//!
+//! Strings hold ZStack's enum spellings ("Enabled", "Ready", "RootVolumeTemplate", …) as they
+//! are: validating them is the service's job, and storing them verbatim keeps old files readable
+//! when ZStack adds a value. Dates are milliseconds since the Unix epoch.
+
+use rusqlite::Row;
+
+/// A backup storage: a place (a directory for "Local") holding image files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackupStorage {
+    /// 32 lower-case hex characters.
+    pub uuid: String,
+    /// Unique among backup storages.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// REST `type`: "Local" or "Ceph".
+    pub storage_type: String,
+    /// For "Local", the directory.
+    pub url: String,
+    /// "Enabled" or "Disabled".
+    pub state: String,
+    /// "Connected", "Disconnected", "Connecting".
+    pub status: String,
+    /// Bytes.
+    pub total_capacity: i64,
+    /// Bytes.
+    pub available_capacity: i64,
+    /// Milliseconds since the Unix epoch.
+    pub create_date: i64,
+    /// Milliseconds since the Unix epoch.
+    pub last_op_date: i64,
+}
+
+/// An image: a disk template, ISO or data volume template.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    /// 32 lower-case hex characters.
+    pub uuid: String,
+    /// Not unique, as in ZStack.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// "Enabled" or "Disabled".
+    pub state: String,
+    /// "Creating", "Downloading", "Ready", "Error", "Deleted", "Migrating".
+    pub status: String,
+    /// Virtual size in bytes.
+    pub size: i64,
+    /// Bytes on disk.
+    pub actual_size: i64,
+    /// Hex MD5 of the file; only ever written by an MD5 computation.
+    pub md5_sum: Option<String>,
+    /// Where the image came from (`file:///…`).
+    pub url: String,
+    /// "RootVolumeTemplate", "DataVolumeTemplate" or "ISO".
+    pub media_type: String,
+    /// Free text, e.g. "CentOS 7".
+    pub guest_os_type: String,
+    /// REST `type`: "zstack".
+    pub image_type: String,
+    /// "Linux", "Windows", "WindowsVirtio", "Other", "Paravirtualization".
+    pub platform: String,
+    /// "x86_64", "aarch64", "mips64el", "loongarch64".
+    pub architecture: String,
+    /// "qcow2", "raw", "iso", "vmdk", "vmtx".
+    pub format: String,
+    /// Whether the guest has virtio drivers.
+    pub virtio: bool,
+    /// Whether this is a system image (hidden from ordinary users in ZStack).
+    pub system: bool,
+    /// Milliseconds since the Unix epoch.
+    pub create_date: i64,
+    /// Milliseconds since the Unix epoch.
+    pub last_op_date: i64,
+}
+
+/// Where an image's file lives on one backup storage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageRef {
+    /// The image.
+    pub image_uuid: String,
+    /// The backup storage.
+    pub backup_storage_uuid: String,
+    /// Path of the file; the bytes a hash is computed over.
+    pub install_path: String,
+    /// Set when the image was exported for download.
+    pub export_url: Option<String>,
+    /// MD5 of the exported file.
+    pub export_md5_sum: Option<String>,
+    /// "Ready", …
+    pub status: String,
+    /// Milliseconds since the Unix epoch.
+    pub create_date: i64,
+    /// Milliseconds since the Unix epoch.
+    pub last_op_date: i64,
+}
+
+/// One computed hash of an image's file on one backup storage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HashRecord {
+    /// The image.
+    pub image_uuid: String,
+    /// The backup storage whose copy was hashed.
+    pub backup_storage_uuid: String,
+    /// Lower-case name: "md5", "sha256", "merkle-sha256", …
+    pub algorithm: String,
+    /// Chunk size in bytes for chunked constructions, `None` for plain digests.
+    pub chunk_size: Option<i64>,
+    /// The digest, hex.
+    pub value: String,
+    /// How many bytes were hashed.
+    pub bytes: i64,
+    /// How long it took.
+    pub seconds: f64,
+    /// Milliseconds since the Unix epoch.
+    pub create_date: i64,
+}
+
+/// A login account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Account {
+    /// 32 lower-case hex characters.
+    pub uuid: String,
+    /// Unique among accounts.
+    pub name: String,
+    /// Opaque to the store (the caller's PHC string); the password itself is never stored.
+    pub password_hash: String,
+    /// Milliseconds since the Unix epoch.
+    pub create_date: i64,
+    /// Milliseconds since the Unix epoch.
+    pub last_op_date: i64,
+}
+
+/// A login session; its uuid is the `OAuth` token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    /// 32 lower-case hex characters.
+    pub uuid: String,
+    /// The account logged in.
+    pub account_uuid: String,
+    /// The user; the account's own uuid for an account login, as in ZStack.
+    pub user_uuid: String,
+    /// Milliseconds since the Unix epoch; the session is dead at and after this instant.
+    pub expired_date: i64,
+    /// Milliseconds since the Unix epoch.
+    pub create_date: i64,
+}
+
+// Column lists and row readers live next to the structs so a new field is added in one place.
+
+pub(crate) const BACKUP_STORAGE_COLUMNS: &str = "uuid, name, description, type, url, state, \
+    status, total_capacity, available_capacity, create_date, last_op_date";
+
+pub(crate) fn backup_storage_from_row(r: &Row<'_>) -> rusqlite::Result<BackupStorage> {
+    Ok(BackupStorage {
+        uuid: r.get("uuid")?,
+        name: r.get("name")?,
+        description: r.get("description")?,
+        storage_type: r.get("type")?,
+        url: r.get("url")?,
+        state: r.get("state")?,
+        status: r.get("status")?,
+        total_capacity: r.get("total_capacity")?,
+        available_capacity: r.get("available_capacity")?,
+        create_date: r.get("create_date")?,
+        last_op_date: r.get("last_op_date")?,
+    })
+}
+
+pub(crate) const IMAGE_COLUMNS: &str = "uuid, name, description, state, status, size, \
+    actual_size, md5_sum, url, media_type, guest_os_type, type, platform, architecture, format, \
+    virtio, system, create_date, last_op_date";
+
+pub(crate) fn image_from_row(r: &Row<'_>) -> rusqlite::Result<Image> {
+    Ok(Image {
+        uuid: r.get("uuid")?,
+        name: r.get("name")?,
+        description: r.get("description")?,
+        state: r.get("state")?,
+        status: r.get("status")?,
+        size: r.get("size")?,
+        actual_size: r.get("actual_size")?,
+        md5_sum: r.get("md5_sum")?,
+        url: r.get("url")?,
+        media_type: r.get("media_type")?,
+        guest_os_type: r.get("guest_os_type")?,
+        image_type: r.get("type")?,
+        platform: r.get("platform")?,
+        architecture: r.get("architecture")?,
+        format: r.get("format")?,
+        virtio: r.get("virtio")?,
+        system: r.get("system")?,
+        create_date: r.get("create_date")?,
+        last_op_date: r.get("last_op_date")?,
+    })
+}
+
+pub(crate) const IMAGE_REF_COLUMNS: &str = "image_uuid, backup_storage_uuid, install_path, \
+    export_url, export_md5_sum, status, create_date, last_op_date";
+
+pub(crate) fn image_ref_from_row(r: &Row<'_>) -> rusqlite::Result<ImageRef> {
+    Ok(ImageRef {
+        image_uuid: r.get("image_uuid")?,
+        backup_storage_uuid: r.get("backup_storage_uuid")?,
+        install_path: r.get("install_path")?,
+        export_url: r.get("export_url")?,
+        export_md5_sum: r.get("export_md5_sum")?,
+        status: r.get("status")?,
+        create_date: r.get("create_date")?,
+        last_op_date: r.get("last_op_date")?,
+    })
+}
+
+pub(crate) const HASH_RECORD_COLUMNS: &str = "image_uuid, backup_storage_uuid, algorithm, \
+    chunk_size, value, bytes, seconds, create_date";
+
+pub(crate) fn hash_record_from_row(r: &Row<'_>) -> rusqlite::Result<HashRecord> {
+    Ok(HashRecord {
+        image_uuid: r.get("image_uuid")?,
+        backup_storage_uuid: r.get("backup_storage_uuid")?,
+        algorithm: r.get("algorithm")?,
+        chunk_size: r.get("chunk_size")?,
+        value: r.get("value")?,
+        bytes: r.get("bytes")?,
+        seconds: r.get("seconds")?,
+        create_date: r.get("create_date")?,
+    })
+}
+
+pub(crate) const ACCOUNT_COLUMNS: &str = "uuid, name, password_hash, create_date, last_op_date";
+
+pub(crate) fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        uuid: r.get("uuid")?,
+        name: r.get("name")?,
+        password_hash: r.get("password_hash")?,
+        create_date: r.get("create_date")?,
+        last_op_date: r.get("last_op_date")?,
+    })
+}
+
+pub(crate) const SESSION_COLUMNS: &str = "uuid, account_uuid, user_uuid, expired_date, create_date";
+
+pub(crate) fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        uuid: r.get("uuid")?,
+        account_uuid: r.get("account_uuid")?,
+        user_uuid: r.get("user_uuid")?,
+        expired_date: r.get("expired_date")?,
+        create_date: r.get("create_date")?,
+    })
+}

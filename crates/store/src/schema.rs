@@ -1,0 +1,145 @@
+//! The schema, as numbered migrations.
+//!
+//! `PRAGMA user_version` holds how many entries of [`MIGRATIONS`] a file has seen. Opening
+//! applies the missing ones in order, each in its own transaction together with the version
+//! bump, so a crash leaves the file at a whole version. Never edit a published migration:
+//! append a new one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// One SQL batch per schema version; entry `i` upgrades version `i` to `i + 1`.
+///
+/// Tables are `STRICT` so a wrong type is an error rather than a silently stored string.
+/// Column names follow ZStack's VO tables, in snake case.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the whole inventory.
+    r#"
+    CREATE TABLE backup_storage (
+        uuid               TEXT    NOT NULL PRIMARY KEY,
+        name               TEXT    NOT NULL UNIQUE,
+        description        TEXT    NOT NULL,
+        type               TEXT    NOT NULL,
+        url                TEXT    NOT NULL,
+        state              TEXT    NOT NULL,
+        status             TEXT    NOT NULL,
+        total_capacity     INTEGER NOT NULL,
+        available_capacity INTEGER NOT NULL,
+        create_date        INTEGER NOT NULL,
+        last_op_date       INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE image (
+        uuid          TEXT    NOT NULL PRIMARY KEY,
+        name          TEXT    NOT NULL,
+        description   TEXT    NOT NULL,
+        state         TEXT    NOT NULL,
+        status        TEXT    NOT NULL,
+        size          INTEGER NOT NULL,
+        actual_size   INTEGER NOT NULL,
+        md5_sum       TEXT,
+        url           TEXT    NOT NULL,
+        media_type    TEXT    NOT NULL,
+        guest_os_type TEXT    NOT NULL,
+        type          TEXT    NOT NULL,
+        platform      TEXT    NOT NULL,
+        architecture  TEXT    NOT NULL,
+        format        TEXT    NOT NULL,
+        virtio        INTEGER NOT NULL,
+        system        INTEGER NOT NULL,
+        create_date   INTEGER NOT NULL,
+        last_op_date  INTEGER NOT NULL
+    ) STRICT;
+    -- startup looks for images left "Downloading" by a crash
+    CREATE INDEX image_status ON image (status);
+    CREATE INDEX image_create_date ON image (create_date, uuid);
+
+    -- RESTRICT on the storage: deleting a storage that still holds images must fail even if
+    -- a caller forgets the InUse check.
+    CREATE TABLE image_backup_storage_ref (
+        image_uuid          TEXT    NOT NULL REFERENCES image (uuid) ON DELETE CASCADE,
+        backup_storage_uuid TEXT    NOT NULL REFERENCES backup_storage (uuid) ON DELETE RESTRICT,
+        install_path        TEXT    NOT NULL,
+        export_url          TEXT,
+        export_md5_sum      TEXT,
+        status              TEXT    NOT NULL,
+        create_date         INTEGER NOT NULL,
+        last_op_date        INTEGER NOT NULL,
+        PRIMARY KEY (image_uuid, backup_storage_uuid)
+    ) STRICT;
+    CREATE INDEX image_backup_storage_ref_bs ON image_backup_storage_ref (backup_storage_uuid);
+
+    -- A hash is of the file at a ref's install path, so it hangs off the ref and goes with it.
+    CREATE TABLE hash_record (
+        image_uuid          TEXT    NOT NULL,
+        backup_storage_uuid TEXT    NOT NULL,
+        algorithm           TEXT    NOT NULL,
+        chunk_size          INTEGER,
+        value               TEXT    NOT NULL,
+        bytes               INTEGER NOT NULL,
+        seconds             REAL    NOT NULL,
+        create_date         INTEGER NOT NULL,
+        FOREIGN KEY (image_uuid, backup_storage_uuid)
+            REFERENCES image_backup_storage_ref (image_uuid, backup_storage_uuid)
+            ON DELETE CASCADE
+    ) STRICT;
+    -- NULLs are distinct in a UNIQUE index, so the key uses -1 for "no chunk size" to keep one
+    -- row per (image, storage, algorithm, chunk size).
+    CREATE UNIQUE INDEX hash_record_key
+        ON hash_record (image_uuid, backup_storage_uuid, algorithm, ifnull(chunk_size, -1));
+
+    CREATE TABLE account (
+        uuid          TEXT    NOT NULL PRIMARY KEY,
+        name          TEXT    NOT NULL UNIQUE,
+        password_hash TEXT    NOT NULL,
+        create_date   INTEGER NOT NULL,
+        last_op_date  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE session (
+        uuid         TEXT    NOT NULL PRIMARY KEY,
+        account_uuid TEXT    NOT NULL REFERENCES account (uuid) ON DELETE CASCADE,
+        user_uuid    TEXT    NOT NULL,
+        expired_date INTEGER NOT NULL,
+        create_date  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX session_account ON session (account_uuid);
+    CREATE INDEX session_expired_date ON session (expired_date);
+    "#,
+];
+
+/// The schema version this build writes: the number of migrations.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// What [`migrate`] found.
+pub(crate) enum Migrated {
+    /// The file is now at [`SCHEMA_VERSION`].
+    Current,
+    /// The file is at a later version than this build knows; nothing was touched.
+    TooNew(i64),
+}
+
+/// Brings the file up to [`SCHEMA_VERSION`].
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migrated> {
+    let mut version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    loop {
+        if version > SCHEMA_VERSION {
+            return Ok(Migrated::TooNew(version));
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(Migrated::Current);
+        }
+        // IMMEDIATE takes the write lock first, so two processes opening a fresh file at
+        // once serialise here instead of both running the same migration.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let locked: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if locked != version {
+            // Another process migrated meanwhile; start over from what it left.
+            version = locked;
+            continue;
+        }
+        tx.execute_batch(MIGRATIONS[version as usize])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+        version += 1;
+    }
+}

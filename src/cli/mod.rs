@@ -1,0 +1,109 @@
+//! The command-line front: `sum` and `check`, and what they share.
+
+pub mod check;
+mod progress;
+pub mod sum;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use imghash_engine::{Algorithm, HashJob, Report};
+
+/// Exit status for bad usage (unknown algorithm, bad chunk size), as clap uses.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status when some file failed or did not match.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Hashing settings shared by `sum` and `check`.
+#[derive(clap::Args, Clone)]
+pub struct HashOptions {
+    /// Hashing threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Show progress on stderr even when it is not a terminal.
+    #[arg(long)]
+    pub progress: bool,
+}
+
+impl HashOptions {
+    /// One pool for every file of the run.
+    pub fn pool(&self) -> anyhow::Result<Arc<rayon::ThreadPool>> {
+        let mut builder =
+            rayon::ThreadPoolBuilder::new().thread_name(|i| format!("imghash-hash-{i}"));
+        if let Some(n) = self.threads {
+            anyhow::ensure!(n > 0, "--threads must be at least 1");
+            builder = builder.num_threads(n);
+        }
+        Ok(Arc::new(
+            builder.build().context("cannot start hashing threads")?,
+        ))
+    }
+}
+
+/// Parses `-a` values (repeatable and comma-separated), default MD5.
+pub fn parse_algorithms(names: &[String]) -> anyhow::Result<Vec<Algorithm>> {
+    let mut algorithms = Vec::new();
+    for name in names.iter().flat_map(|n| n.split(',')) {
+        algorithms.push(name.parse::<Algorithm>()?);
+    }
+    if algorithms.is_empty() {
+        algorithms.push(Algorithm::Md5);
+    }
+    Ok(algorithms)
+}
+
+/// Hashes `name` (`-` = stdin) with `job`, showing progress if wanted.
+pub fn hash_one(job: &HashJob, name: &str, options: &HashOptions) -> anyhow::Result<Report> {
+    let progress = imghash_engine::Progress::new();
+    let job = job.clone().progress(&progress);
+    let _bar = progress::ProgressDisplay::start(name, &progress, options.progress);
+    if name == "-" {
+        let mut stdin = std::io::stdin().lock();
+        Ok(job.hash_reader(&mut stdin)?)
+    } else {
+        Ok(job.hash_file(Path::new(name))?)
+    }
+}
+
+/// Escapes a file name the way coreutils does in checksum lines: a name holding a
+/// backslash or newline gets `\\`/`\n` escapes and the line a leading backslash.
+pub fn escape_name(name: &str) -> (bool, String) {
+    if !name.contains(['\\', '\n', '\r']) {
+        return (false, name.to_string());
+    }
+    let escaped = name
+        .replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r");
+    (true, escaped)
+}
+
+/// The inverse of [`escape_name`].
+pub fn unescape_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// The BSD-style tag of an algorithm: `MD5`, `SHA256`, `BLAKE3`, and for chunked
+/// constructions the chunk size too (`MERKLE-SHA256/4MiB`), so `check` can recompute it.
+pub fn tag(algorithm: Algorithm, chunk_size: Option<u64>) -> String {
+    let name = algorithm.name().to_ascii_uppercase();
+    match chunk_size {
+        Some(size) => format!("{name}/{}", imghash_engine::format_size(size)),
+        None => name,
+    }
+}
