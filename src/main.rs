@@ -21,6 +21,8 @@ enum Command {
     /// Verify files against checksum lists written by md5sum, sha*sum, b3sum, xxhsum or
     /// `imghash sum --tag`.
     Check(cli::check::CheckArgs),
+    /// Serve CalculateImageHash (ZStack's API) over gRPC, with an embedded inventory.
+    Serve(imghash::server::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +30,10 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Sum(sum) => cli::sum::run(sum),
         Command::Check(check) => cli::check::run(check),
+        Command::Serve(serve) => {
+            init_tracing();
+            imghash::server::serve::command(serve).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -36,4 +42,14 @@ fn main() -> ExitCode {
             ExitCode::from(cli::EXIT_USAGE)
         }
     }
+}
+
+/// Logs of the server on stderr; `RUST_LOG` filters (default `info`).
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

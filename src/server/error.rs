@@ -1,0 +1,215 @@
+//! [`ApiError`]: every way a call can fail, with its ZStack error code and gRPC status.
+//!
+//! This is the one place where failures become `tonic::Status`: the message starts with the
+//! ZStack code ("SYS.1003: Cannot find image[uuid:…], it may have been deleted") and the
+//! details carry the ZStack `ErrorCode` as a `google.rpc.Status` holding one
+//! `google.protobuf.Any`, so that grpcurl prints it through reflection.
+
+use imghash_store::StoreError;
+use prost::Message as _;
+use tonic::Code;
+
+use super::proto;
+
+/// The type URL of [`proto::ErrorCode`] inside `google.protobuf.Any`.
+pub const ERROR_CODE_TYPE_URL: &str = "type.googleapis.com/zstack.v1.ErrorCode";
+
+/// A failed call. Each variant holds the specific sentence (ZStack's `details`); the variant
+/// decides the ZStack code, its fixed description, and the gRPC status code.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// Missing, malformed, unknown, expired or logged-out session (ID.1001).
+    #[error("{0}")]
+    InvalidSession(String),
+    /// Wrong account name or password (ID.1000).
+    #[error("{0}")]
+    WrongCredentials(String),
+    /// Missing mandatory field, malformed uuid, unknown algorithm, bad chunk size (SYS.1007).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The image or backup storage does not exist (SYS.1003).
+    #[error("{0}")]
+    NotFound(String),
+    /// The image is not on that backup storage, or a resource is not usable (SYS.1006).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Too many hash jobs running and queued (SYS.1006, RESOURCE_EXHAUSTED).
+    #[error("{0}")]
+    TooManyJobs(String),
+    /// The image file is truncated, changed or unreadable (SYS.1016, DATA_LOSS).
+    #[error("{0}")]
+    DataLoss(String),
+    /// The image file is missing (SYS.1016, UNAVAILABLE).
+    #[error("{0}")]
+    FileUnavailable(String),
+    /// The request's deadline passed (SYS.1001).
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    /// The job was cancelled (client gone or server shutting down) (SYS.1017).
+    #[error("{0}")]
+    Cancelled(String),
+    /// Anything else (SYS.1000); the details are logged, not hidden.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The ZStack code, its fixed description, and the gRPC status code.
+    pub fn classify(&self) -> (&'static str, &'static str, Code) {
+        match self {
+            ApiError::InvalidSession(_) => (
+                "ID.1001",
+                "Invalid or expired session",
+                Code::Unauthenticated,
+            ),
+            ApiError::WrongCredentials(_) => {
+                ("ID.1000", "Authentication error", Code::Unauthenticated)
+            }
+            ApiError::InvalidArgument(_) => ("SYS.1007", "Invalid argument", Code::InvalidArgument),
+            ApiError::NotFound(_) => ("SYS.1003", "Resource not found", Code::NotFound),
+            ApiError::FailedPrecondition(_) => {
+                ("SYS.1006", "Operation failure", Code::FailedPrecondition)
+            }
+            ApiError::TooManyJobs(_) => ("SYS.1006", "Operation failure", Code::ResourceExhausted),
+            ApiError::DataLoss(_) => ("SYS.1016", "I/O error", Code::DataLoss),
+            ApiError::FileUnavailable(_) => ("SYS.1016", "I/O error", Code::Unavailable),
+            ApiError::DeadlineExceeded(_) => {
+                ("SYS.1001", "Operation timeout", Code::DeadlineExceeded)
+            }
+            ApiError::Cancelled(_) => ("SYS.1017", "Operation cancelled", Code::Cancelled),
+            ApiError::Internal(_) => (
+                "SYS.1000",
+                "An internal error happened in the system",
+                Code::Internal,
+            ),
+        }
+    }
+
+    /// The specific sentence (ZStack's `details`).
+    pub fn details(&self) -> &str {
+        match self {
+            ApiError::InvalidSession(d)
+            | ApiError::WrongCredentials(d)
+            | ApiError::InvalidArgument(d)
+            | ApiError::NotFound(d)
+            | ApiError::FailedPrecondition(d)
+            | ApiError::TooManyJobs(d)
+            | ApiError::DataLoss(d)
+            | ApiError::FileUnavailable(d)
+            | ApiError::DeadlineExceeded(d)
+            | ApiError::Cancelled(d)
+            | ApiError::Internal(d) => d,
+        }
+    }
+
+    /// The ZStack `ErrorCode` message for this error.
+    pub fn error_code(&self) -> proto::ErrorCode {
+        let (code, description, _) = self.classify();
+        proto::ErrorCode {
+            code: code.to_string(),
+            description: description.to_string(),
+            details: self.details().to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// A missing mandatory field.
+    pub fn missing(field: &str) -> ApiError {
+        ApiError::InvalidArgument(format!("Missing mandatory field '{field}'"))
+    }
+}
+
+/// `google.rpc.Status`, the standard envelope of `grpc-status-details-bin`
+/// (declared here rather than pulled from a crate: three fields).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(err: ApiError) -> tonic::Status {
+        let (code, _, grpc_code) = err.classify();
+        let message = format!("{code}: {}", err.details());
+        let envelope = RpcStatus {
+            code: grpc_code as i32,
+            message: message.clone(),
+            details: vec![prost_types::Any {
+                type_url: ERROR_CODE_TYPE_URL.to_string(),
+                value: err.error_code().encode_to_vec(),
+            }],
+        };
+        tonic::Status::with_details(grpc_code, message, envelope.encode_to_vec().into())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        let sentence = capitalise(&err.to_string());
+        match err {
+            StoreError::NotFound { .. } => ApiError::NotFound(sentence),
+            StoreError::NotOnBackupStorage { .. } | StoreError::InUse { .. } => {
+                ApiError::FailedPrecondition(sentence)
+            }
+            StoreError::Duplicate { .. } | StoreError::InvalidCondition(_) => {
+                ApiError::InvalidArgument(sentence)
+            }
+            _ => {
+                tracing::error!(error = %err, "inventory failure");
+                ApiError::Internal(sentence)
+            }
+        }
+    }
+}
+
+/// Maps a hashing failure of the file at an image's install path.
+pub fn from_engine(err: imghash_engine::Error) -> ApiError {
+    use imghash_engine::Error as E;
+    let sentence = capitalise(&err.to_string());
+    match err {
+        E::UnknownAlgorithm { .. } | E::InvalidChunkSize { .. } | E::InvalidRequest(_) => {
+            ApiError::InvalidArgument(sentence)
+        }
+        E::Open { ref error, .. } if error.kind() == std::io::ErrorKind::NotFound => {
+            ApiError::FileUnavailable(sentence)
+        }
+        E::Open { .. } | E::Read { .. } | E::Changed { .. } => ApiError::DataLoss(sentence),
+        E::Cancelled => ApiError::Cancelled("The hash job was cancelled".to_string()),
+        _ => {
+            tracing::error!(error = %err, "hashing failure");
+            ApiError::Internal(sentence)
+        }
+    }
+}
+
+/// Upper-cases the first letter, since ZStack's details are sentences and our libraries'
+/// messages start in lower case.
+pub fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_message_starts_with_the_zstack_code_and_details_decode() {
+        let status = tonic::Status::from(ApiError::NotFound("Cannot find image[uuid:x]".into()));
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "SYS.1003: Cannot find image[uuid:x]");
+        let envelope = RpcStatus::decode(status.details()).unwrap();
+        assert_eq!(envelope.details[0].type_url, ERROR_CODE_TYPE_URL);
+        let code = proto::ErrorCode::decode(&envelope.details[0].value[..]).unwrap();
+        assert_eq!(code.code, "SYS.1003");
+        assert_eq!(code.description, "Resource not found");
+    }
+}

@@ -1,0 +1,105 @@
+//! `imghash serve`: flags (each also an environment variable) and the glue to [`run`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use super::{run, ServerConfig};
+
+/// Serve CalculateImageHash (ZStack's API) over gRPC.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Directory of the inventory (imghash.db) and of the default backup storage (images/).
+    #[arg(long, env = "IMGHASH_DATA_DIR", default_value = "./imghash-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "IMGHASH_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Password of the 'admin' account: set at first start, replaces the stored one later.
+    /// Without it, the first start generates one into <data-dir>/admin-password.
+    #[arg(long, env = "IMGHASH_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Hashing threads (default: one per core).
+    #[arg(long, env = "IMGHASH_HASH_THREADS", value_name = "N")]
+    pub hash_threads: Option<usize>,
+    /// Hash jobs computed at once.
+    #[arg(long, env = "IMGHASH_MAX_JOBS", default_value_t = 2, value_name = "N")]
+    pub max_jobs: usize,
+    /// Hash jobs waiting for a slot before RESOURCE_EXHAUSTED.
+    #[arg(
+        long,
+        env = "IMGHASH_MAX_QUEUED",
+        default_value_t = 16,
+        value_name = "N"
+    )]
+    pub max_queued: usize,
+    /// Allow a non-loopback listen address although the traffic (passwords, sessions) is
+    /// plaintext.
+    #[arg(long, env = "IMGHASH_ALLOW_INSECURE_LISTEN")]
+    pub allow_insecure_listen: bool,
+}
+
+impl ServeArgs {
+    /// The validated configuration.
+    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        anyhow::ensure!(
+            self.listen.ip().is_loopback() || self.allow_insecure_listen,
+            "refusing to listen on {} in plaintext: use a loopback address, or pass \
+             --allow-insecure-listen",
+            self.listen
+        );
+        anyhow::ensure!(self.max_jobs > 0, "--max-jobs must be at least 1");
+        anyhow::ensure!(
+            self.hash_threads != Some(0),
+            "--hash-threads must be at least 1"
+        );
+        let mut config = ServerConfig::new(&self.data_dir);
+        config.admin_password = self.admin_password.clone();
+        config.hash_threads = self.hash_threads;
+        config.max_jobs = self.max_jobs;
+        config.max_queued = self.max_queued;
+        Ok(config)
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn command(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        run(config, listener, shutdown_signal()).await
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("signal received");
+}

