@@ -398,3 +398,89 @@ fn check_of_stdin_list() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "s.img: OK\n");
 }
+
+#[test]
+fn a_manifest_diff_locates_a_flipped_byte_in_a_sparse_gib_to_its_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("disk.raw");
+    let file = File::create(&path).unwrap();
+    file.set_len(1 << 30).unwrap();
+    file.write_all_at(&noise(3 << 20, 8), 100 << 20).unwrap();
+    let out = imghash(
+        &[
+            "sum",
+            "-a",
+            "merkle-sha256",
+            "--manifest",
+            "before.jsonl",
+            "disk.raw",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = std::fs::read_to_string(dir.path().join("before.jsonl")).unwrap();
+    assert_eq!(
+        manifest.lines().count(),
+        1 + 256 + 1,
+        "header, 256 chunks of 4 MiB, end"
+    );
+    assert!(manifest.starts_with(
+        "{\"imghash_manifest\":1,\"algorithm\":\"merkle-sha256\",\"chunk_size\":4194304}"
+    ));
+    // The manifest's final value is the one printed.
+    let printed = stdout(&out);
+    let value = printed.split_whitespace().next().unwrap();
+    assert!(manifest.lines().last().unwrap().contains(value));
+
+    let flipped_at: u64 = 700 * 1024 * 1024 + 12_345;
+    file.write_all_at(&[0xff], flipped_at).unwrap();
+    let chunk_start = flipped_at / (4 << 20) * (4 << 20);
+    let expected = format!(
+        "{chunk_start}..{} (4194304 bytes)\n",
+        chunk_start + (4 << 20)
+    );
+
+    let against_file = imghash(&["diff", "before.jsonl", "disk.raw"], dir.path());
+    assert_eq!(against_file.status.code(), Some(1));
+    assert_eq!(stdout(&against_file), expected);
+
+    assert!(imghash(
+        &[
+            "sum",
+            "-a",
+            "merkle-sha256",
+            "--manifest",
+            "after.jsonl",
+            "disk.raw"
+        ],
+        dir.path()
+    )
+    .status
+    .success());
+    let two_manifests = imghash(&["diff", "before.jsonl", "after.jsonl"], dir.path());
+    assert_eq!(stdout(&two_manifests), expected);
+
+    let same = imghash(&["diff", "after.jsonl", "disk.raw"], dir.path());
+    assert_eq!(same.status.code(), Some(0));
+    assert!(same.stdout.is_empty());
+}
+
+#[test]
+fn diff_of_two_files_reports_a_length_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = noise(3 << 20, 2);
+    write(dir.path(), "a.img", &data);
+    write(dir.path(), "b.img", &data[..(2 << 20) + 10]);
+    let out = imghash(
+        &["diff", "--chunk-size", "1MiB", "a.img", "b.img"],
+        dir.path(),
+    );
+    assert_eq!(
+        stdout(&out),
+        format!("{}..{} ({} bytes)\n", 2 << 20, 3 << 20, 1 << 20)
+    );
+}

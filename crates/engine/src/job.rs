@@ -216,8 +216,8 @@ impl HashJob {
         self.run(Input::Stream(reader))
     }
 
-    /// The chunk size each chunked algorithm uses in this job.
-    fn chunk_size_of(&self, algorithm: Algorithm) -> Option<u64> {
+    /// The chunk size `algorithm` uses in this job; `None` for standard digests.
+    pub fn chunk_size_of(&self, algorithm: Algorithm) -> Option<u64> {
         match self.chunk_size {
             Some(size) if algorithm.has_selectable_chunk_size() => Some(size),
             _ => algorithm.default_chunk_size(),
