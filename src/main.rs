@@ -21,6 +21,9 @@ enum Command {
     /// Verify files against checksum lists written by md5sum, sha*sum, b3sum, xxhsum or
     /// `imghash sum --tag`.
     Check(cli::check::CheckArgs),
+    /// Print the byte ranges where two images differ, from manifests (`sum --manifest`) or
+    /// the files themselves.
+    Diff(cli::diff::DiffArgs),
     /// Serve CalculateImageHash (ZStack's API) over gRPC, with an embedded inventory.
     Serve(imghash::server::serve::ServeArgs),
 }
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Sum(sum) => cli::sum::run(sum),
         Command::Check(check) => cli::check::run(check),
+        Command::Diff(diff) => cli::diff::run(diff),
         Command::Serve(serve) => {
             init_tracing();
             imghash::server::serve::command(serve).map(|()| ExitCode::SUCCESS)

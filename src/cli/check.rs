@@ -314,4 +314,24 @@ mod tests {
             assert_eq!(parse_line(bad, None), None, "{bad}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_line_never_panics(line in "\\PC*") {
+            let _ = parse_line(&line, None);
+        }
+
+        #[test]
+        fn gnu_lines_round_trip(
+            digest in "[0-9a-f]{64}",
+            name in "[^\\n\\r\\\\]{1,40}",
+            binary in proptest::bool::ANY,
+        ) {
+            let mode = if binary { '*' } else { ' ' };
+            let entry = parse_line(&format!("{digest} {mode}{name}"), None).unwrap();
+            proptest::prop_assert_eq!(entry.expected, digest);
+            proptest::prop_assert_eq!(entry.name, name);
+            proptest::prop_assert_eq!(entry.candidates.len(), 2);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The command-line front: `sum` and `check`, and what they share.
 
 pub mod check;
+pub mod diff;
 mod progress;
 pub mod sum;
 

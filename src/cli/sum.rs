@@ -1,9 +1,14 @@
 //! `imghash sum`: print checksums in the formats of the reference tools.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
-use imghash_engine::{parse_chunk_size, Digest, HashJob};
+use anyhow::Context as _;
+use imghash_engine::manifest::ManifestWriter;
+use imghash_engine::{parse_chunk_size, Algorithm, Digest, HashJob};
 
 use super::{escape_name, hash_one, parse_algorithms, tag, HashOptions, EXIT_FAILURE};
 
@@ -18,6 +23,10 @@ pub struct SumArgs {
     /// Chunk (part) size for chunked algorithms, with a unit: 64KiB, 4MiB, 8MB.
     #[arg(long, value_name = "SIZE")]
     pub chunk_size: Option<String>,
+    /// Write the chunk digests of the first chunked algorithm to this file (JSON lines),
+    /// for `imghash diff`. Needs exactly one input file.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
     /// Print BSD-style lines: `MD5 (file) = …`. Implied by several algorithms.
     #[arg(long)]
     pub tag: bool,
@@ -40,6 +49,17 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.files.clone()
     };
+    if let Some(path) = &args.manifest {
+        anyhow::ensure!(files.len() == 1, "--manifest needs exactly one input file");
+        let algorithm = algorithms
+            .iter()
+            .copied()
+            .find(|a| a.is_chunked())
+            .ok_or_else(|| {
+                anyhow::anyhow!("--manifest needs a chunked algorithm (e.g. -a merkle-sha256)")
+            })?;
+        return write_with_manifest(&job, algorithm, &files[0], path, tagged, &args.options);
+    }
     let mut failures = 0;
     let mut stdout = std::io::stdout().lock();
     for name in &files {
@@ -66,6 +86,69 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_FAILURE)
     })
+}
+
+/// Hashes one file, streaming the chunk digests of `algorithm` into a manifest written
+/// under a temporary name and renamed into place only when complete.
+fn write_with_manifest(
+    job: &HashJob,
+    algorithm: Algorithm,
+    name: &str,
+    path: &Path,
+    tagged: bool,
+    options: &HashOptions,
+) -> anyhow::Result<ExitCode> {
+    let partial = path.with_extension("partial");
+    let file =
+        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let chunk_size = job.chunk_size_of(algorithm).expect("chunked");
+    let writer = ManifestWriter::new(BufWriter::new(file), algorithm, chunk_size)?;
+    let writer = Arc::new(Mutex::new(ManifestState {
+        writer,
+        error: None,
+    }));
+    let sink = writer.clone();
+    let job = job.clone().on_chunk(Arc::new(move |alg, chunk| {
+        if alg != algorithm {
+            return;
+        }
+        let mut state = sink.lock().expect("manifest lock");
+        if state.error.is_none() {
+            state.error = state.writer.chunk(chunk).err();
+        }
+    }));
+    let outcome = hash_one(&job, name, options).and_then(|report| {
+        drop(job); // releases the callback's handle on the writer
+        let state = Arc::into_inner(writer)
+            .expect("job finished")
+            .into_inner()
+            .expect("manifest lock");
+        if let Some(e) = state.error {
+            return Err(e).context("cannot write the manifest");
+        }
+        let value = report.get(algorithm).expect("requested").value();
+        state.writer.finish(report.bytes, &value)?;
+        Ok(report)
+    });
+    let report = match outcome {
+        Ok(report) => report,
+        Err(err) => {
+            let _ = std::fs::remove_file(&partial);
+            eprintln!("imghash: {name}: {err:#}");
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
+    };
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    for digest in &report.digests {
+        writeln!(stdout, "{}", format_line(digest, name, tagged))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct ManifestState {
+    writer: ManifestWriter<BufWriter<File>>,
+    error: Option<std::io::Error>,
 }
 
 /// One output line: `<value>  <name>` as md5sum prints it, or `TAG (<name>) = <value>`.

@@ -24,6 +24,7 @@ fn base_algorithm(algorithm: Algorithm) -> Algorithm {
         Algorithm::MerkleSha512 => Algorithm::Sha512,
         Algorithm::MerkleXxh128 => Algorithm::Xxh128,
         Algorithm::S3Etag => Algorithm::Md5,
+        Algorithm::Blake3 => Algorithm::Blake3,
         standard => unreachable!("{standard} is not a chunked construction"),
     }
 }
@@ -35,25 +36,57 @@ fn is_merkle(algorithm: Algorithm) -> bool {
     )
 }
 
-/// A running hash of one chunk, for chunks that arrive in several pieces.
-pub(crate) struct LeafHasher(StreamHasher);
+/// Subtree size when BLAKE3 is hashed like a chunked construction: each thread hashes
+/// whole 4 MiB subtrees (a power of two, as BLAKE3's tree requires) from its own reads,
+/// and the chaining values are merged like a Merkle tree, giving exactly `b3sum`'s value.
+pub(crate) const BLAKE3_SUBTREE: u64 = 4 << 20;
+
+/// A running hash of one chunk, fed in pieces.
+pub(crate) enum LeafHasher {
+    Standard(StreamHasher),
+    /// A BLAKE3 subtree: its chaining value depends on where it starts.
+    Blake3Subtree(Box<blake3::Hasher>),
+}
 
 impl LeafHasher {
-    pub(crate) fn new(algorithm: Algorithm) -> LeafHasher {
+    /// A hasher for the chunk of `algorithm` that starts at `offset`.
+    pub(crate) fn new(algorithm: Algorithm, offset: u64) -> LeafHasher {
+        if algorithm == Algorithm::Blake3 {
+            use blake3::hazmat::HasherExt;
+            let mut hasher = blake3::Hasher::new();
+            hasher.set_input_offset(offset);
+            return LeafHasher::Blake3Subtree(Box::new(hasher));
+        }
         let mut hasher = StreamHasher::new(base_algorithm(algorithm));
         if is_merkle(algorithm) {
             hasher.update(MERKLE_LEAF_PREFIX);
         }
-        LeafHasher(hasher)
+        LeafHasher::Standard(hasher)
     }
 
     pub(crate) fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
+        match self {
+            LeafHasher::Standard(hasher) => hasher.update(data),
+            LeafHasher::Blake3Subtree(hasher) => {
+                hasher.update(data);
+            }
+        }
     }
 
     pub(crate) fn finish(self) -> Vec<u8> {
-        self.0.finish()
+        match self {
+            LeafHasher::Standard(hasher) => hasher.finish(),
+            LeafHasher::Blake3Subtree(hasher) => {
+                use blake3::hazmat::HasherExt;
+                hasher.finalize_non_root().to_vec()
+            }
+        }
     }
+}
+
+/// True if every whole chunk of zeros has the same digest (BLAKE3's depends on its offset).
+pub(crate) fn zero_chunk_digest_is_shared(algorithm: Algorithm) -> bool {
+    algorithm != Algorithm::Blake3
 }
 
 /// The final value of a chunked construction, before rendering.
@@ -65,10 +98,10 @@ pub(crate) struct Aggregated {
 
 /// Consumes chunk digests in chunk order and produces the construction's value.
 pub(crate) enum Aggregator {
-    /// RFC 6962 Merkle and Glacier: a stack of perfect subtrees (level, hash). Merging
-    /// equal levels as leaves arrive and folding right to left at the end gives exactly
-    /// the "largest power of two smaller than n" split of RFC 6962, and also Glacier's
-    /// pairwise levels with the odd node carried up.
+    /// RFC 6962 Merkle, Glacier and BLAKE3 subtrees: a stack of perfect subtrees (level,
+    /// hash). Merging equal levels as leaves arrive and folding right to left at the end
+    /// gives exactly the "largest power of two smaller than n" split of RFC 6962, which is
+    /// also Glacier's pairwise levels with the odd node carried up, and BLAKE3's tree.
     Tree {
         algorithm: Algorithm,
         stack: Vec<(u32, Vec<u8>)>,
@@ -109,15 +142,18 @@ impl Aggregator {
     pub(crate) fn push(&mut self, leaf: &[u8], chunk_len: u64) {
         match self {
             Aggregator::Tree { algorithm, stack } => {
-                let mut node = (0u32, leaf.to_vec());
-                while let Some((level, _)) = stack.last() {
-                    if *level != node.0 {
+                // Merge the subtrees completed by the previous leaf only now that another
+                // leaf follows: the last merge of all must happen in `finish`, where BLAKE3
+                // flags it as the root.
+                while let [.., (left_level, _), (right_level, _)] = stack[..] {
+                    if left_level != right_level {
                         break;
                     }
-                    let (level, left) = stack.pop().expect("checked non-empty");
-                    node = (level + 1, tree_node(*algorithm, &left, &node.1));
+                    let (_, right) = stack.pop().expect("two entries");
+                    let (_, left) = stack.pop().expect("two entries");
+                    stack.push((left_level + 1, tree_node(*algorithm, &left, &right)));
                 }
-                stack.push(node);
+                stack.push((0, leaf.to_vec()));
             }
             Aggregator::Blkhash { outer, length } => {
                 outer.update(leaf);
@@ -154,7 +190,11 @@ impl Aggregator {
                     };
                 };
                 while let Some((_, left)) = stack.pop() {
-                    root = tree_node(algorithm, &left, &root);
+                    root = if stack.is_empty() {
+                        tree_root(algorithm, &left, &root)
+                    } else {
+                        tree_node(algorithm, &left, &root)
+                    };
                 }
                 Aggregated {
                     bytes: root,
@@ -198,7 +238,29 @@ impl Aggregator {
     }
 }
 
+/// The root of two subtrees. BLAKE3 flags its root node; the other trees hash it like
+/// any node.
+fn tree_root(algorithm: Algorithm, left: &[u8], right: &[u8]) -> Vec<u8> {
+    if algorithm == Algorithm::Blake3 {
+        let (left, right) = (chaining_value(left), chaining_value(right));
+        let root = blake3::hazmat::merge_subtrees_root(&left, &right, blake3::hazmat::Mode::Hash);
+        return root.as_bytes().to_vec();
+    }
+    tree_node(algorithm, left, right)
+}
+
+fn chaining_value(bytes: &[u8]) -> blake3::hazmat::ChainingValue {
+    bytes
+        .try_into()
+        .expect("BLAKE3 chaining values are 32 bytes")
+}
+
 fn tree_node(algorithm: Algorithm, left: &[u8], right: &[u8]) -> Vec<u8> {
+    if algorithm == Algorithm::Blake3 {
+        let (left, right) = (chaining_value(left), chaining_value(right));
+        return blake3::hazmat::merge_subtrees_non_root(&left, &right, blake3::hazmat::Mode::Hash)
+            .to_vec();
+    }
     let mut hasher = StreamHasher::new(base_algorithm(algorithm));
     if is_merkle(algorithm) {
         hasher.update(MERKLE_NODE_PREFIX);

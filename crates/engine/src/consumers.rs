@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::ThreadPool;
 
-use crate::chunked::{Aggregated, Aggregator, LeafHasher};
+use crate::chunked::{zero_chunk_digest_is_shared, Aggregated, Aggregator, LeafHasher};
 use crate::control::CancelToken;
 use crate::job::{ChunkCallback, ChunkDigest};
 use crate::pipeline::{feed_zeros, Block};
@@ -108,9 +108,14 @@ impl ChunkedDigest {
         collector.aggregator.finish()
     }
 
-    fn zero_leaf(&self) -> Vec<u8> {
+    /// The digest of the all-zero chunk `index`, `len` bytes long.
+    fn zero_leaf(&self, index: u64, len: u64) -> Vec<u8> {
+        let offset = index * self.chunk_size;
+        if len != self.chunk_size || !zero_chunk_digest_is_shared(self.algorithm) {
+            return zeros_leaf(self.algorithm, offset, len);
+        }
         self.zero_leaf
-            .get_or_init(|| zeros_leaf(self.algorithm, self.chunk_size))
+            .get_or_init(|| zeros_leaf(self.algorithm, offset, len))
             .clone()
     }
 
@@ -136,8 +141,8 @@ impl ChunkedDigest {
     }
 }
 
-fn zeros_leaf(algorithm: Algorithm, len: u64) -> Vec<u8> {
-    let mut leaf = LeafHasher::new(algorithm);
+fn zeros_leaf(algorithm: Algorithm, offset: u64, len: u64) -> Vec<u8> {
+    let mut leaf = LeafHasher::new(algorithm, offset);
     feed_zeros(len, |zeros| leaf.update(zeros));
     leaf.finish()
 }
@@ -216,7 +221,8 @@ impl<'a> ChunkCursor<'a> {
             (None, Piece::Bytes(data)) if is_all_zero(data) => {}
             (None, Piece::Bytes(data)) => {
                 // The first non-zero bytes: hash the zeros deferred so far, then them.
-                let mut hasher = LeafHasher::new(self.digest.algorithm);
+                let offset = self.index * self.digest.chunk_size;
+                let mut hasher = LeafHasher::new(self.digest.algorithm, offset);
                 feed_zeros(self.filled, |z| hasher.update(z));
                 hasher.update(data);
                 self.hasher = Some(hasher);
@@ -227,8 +233,7 @@ impl<'a> ChunkCursor<'a> {
     fn complete(&mut self) {
         let leaf = match self.hasher.take() {
             Some(hasher) => hasher.finish(),
-            None if self.filled == self.digest.chunk_size => self.digest.zero_leaf(),
-            None => zeros_leaf(self.digest.algorithm, self.filled),
+            None => self.digest.zero_leaf(self.index, self.filled),
         };
         self.digest.collect(self.index, leaf, self.filled);
         self.index += 1;

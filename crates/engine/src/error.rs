@@ -63,9 +63,16 @@ pub enum Error {
     /// The thread pool could not be built.
     #[error("cannot start hashing threads: {0}")]
     ThreadPool(String),
-    /// Writing a chunk manifest failed.
-    #[error("cannot write the chunk manifest: {0}")]
-    Manifest(io::Error),
+    /// A chunk manifest could not be read.
+    #[error("{name} line {line}: {reason}")]
+    InvalidManifest {
+        /// The manifest's path.
+        name: String,
+        /// The line number (from 1).
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The engine's result type.

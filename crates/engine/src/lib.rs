@@ -32,6 +32,7 @@ mod consumers;
 mod control;
 mod error;
 mod job;
+pub mod manifest;
 mod parallel;
 mod pipeline;
 mod size;
