@@ -50,21 +50,35 @@ impl AccountApi {
     async fn log_in(&self, req: proto::LogInByAccountRequest) -> Result<Session, ApiError> {
         validate::required("accountName", &req.account_name)?;
         validate::required("password", &req.password)?;
+        // A locked account is refused before anything else, the password check included.
+        if let Some(remaining) = self.ctx.logins.locked(&req.account_name) {
+            return Err(ApiError::WrongCredentials(format!(
+                "Too many failed logins for account '{}'; wait {} s before trying again",
+                req.account_name,
+                remaining.as_secs() + 1
+            )));
+        }
         let wrong = || ApiError::WrongCredentials("Wrong account name or password".to_string());
+        let fail = |name: &str| {
+            self.ctx.logins.failed(name);
+            wrong()
+        };
         let name = req.account_name.clone();
         let account = self
             .ctx
             .db(move |store| store.account_by_name(&name))
             .await?
-            .ok_or_else(wrong)?;
+            .ok_or_else(|| fail(&req.account_name))?;
         // argon2 takes tens of milliseconds of CPU on purpose: keep it off the runtime.
         let stored = account.password_hash.clone();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&req.password, &stored))
+        let password = req.password;
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
             .await
             .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
         if !ok {
-            return Err(wrong());
+            return Err(fail(&req.account_name));
         }
+        self.ctx.logins.succeeded(&req.account_name);
         let now = now_ms();
         let session = Session {
             uuid: new_uuid(),

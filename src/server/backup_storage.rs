@@ -30,6 +30,8 @@ impl proto::backup_storage_service_server::BackupStorageService for BackupStorag
         require_session(&self.ctx, request.metadata()).await?;
         let req = request.into_inner();
         validate::required("name", &req.name)?;
+        validate::at_most("name", &req.name, validate::MAX_NAME)?;
+        validate::at_most("description", &req.description, validate::MAX_DESCRIPTION)?;
         validate::required("url", &req.url)?;
         if req.r#type != LOCAL {
             return Err(ApiError::InvalidArgument(format!(
@@ -38,12 +40,22 @@ impl proto::backup_storage_service_server::BackupStorageService for BackupStorag
             ))
             .into());
         }
+        let created = !Path::new(&req.url).exists();
         let dir = local_directory(&req.url)?;
         let bs = local_storage(&req.name, &req.description, &dir);
         let stored = bs.clone();
-        self.ctx
+        let added = self
+            .ctx
             .db(move |store| store.add_backup_storage(&stored))
-            .await?;
+            .await;
+        if let Err(err) = added {
+            // A refused storage (a duplicate name) must not leave behind the directory this
+            // call created; remove_dir only removes it while still empty.
+            if created {
+                let _ = std::fs::remove_dir(&dir);
+            }
+            return Err(err.into());
+        }
         tracing::info!(rpc = "AddBackupStorage", uuid = %bs.uuid, url = %bs.url, "added");
         Ok(Response::new(proto::AddBackupStorageResponse {
             inventory: Some(inventory::backup_storage(bs)),

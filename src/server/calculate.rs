@@ -139,6 +139,12 @@ fn check_file(path: &std::path::Path, expected_len: i64) -> Result<(), ApiError>
             ApiError::DataLoss(sentence)
         }
     })?;
+    if !meta.is_file() {
+        return Err(ApiError::DataLoss(format!(
+            "The image file {} is no longer a regular file",
+            path.display()
+        )));
+    }
     let len = i64::try_from(meta.len()).unwrap_or(i64::MAX);
     if len != expected_len {
         return Err(ApiError::DataLoss(format!(

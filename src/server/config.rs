@@ -3,6 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tonic::transport::Identity;
+
+pub use super::login_limit::LoginLimits;
+
 /// ZStack's idle session timeout.
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(7200);
 
@@ -24,10 +28,33 @@ pub struct ServerConfig {
     pub max_queued: usize,
     /// Idle time after which a session expires (renewed by every call).
     pub session_timeout: Duration,
+    /// Back-off of an account after repeated failed logins.
+    pub login_limits: LoginLimits,
+    /// Certificate chain and private key to serve TLS with (`None`: plaintext).
+    pub tls: Option<TlsIdentity>,
+}
+
+/// The certificate chain and private key of a TLS server. Its `Debug` does not print the
+/// key, so that logging a [`ServerConfig`] cannot leak it.
+#[derive(Clone)]
+pub struct TlsIdentity(pub Identity);
+
+impl TlsIdentity {
+    /// From PEM: the certificate chain and its private key.
+    pub fn from_pem(cert: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> TlsIdentity {
+        TlsIdentity(Identity::from_pem(cert, key))
+    }
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsIdentity(<certificate and key>)")
+    }
 }
 
 impl ServerConfig {
-    /// Defaults for a data directory: 2 jobs, 16 queued, all cores, 7200 s sessions.
+    /// Defaults for a data directory: 2 jobs, 16 queued, all cores, 7200 s sessions, 5
+    /// failed logins in 60 s lock an account for 60 s, plaintext.
     pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
@@ -36,6 +63,8 @@ impl ServerConfig {
             max_jobs: 2,
             max_queued: 16,
             session_timeout: DEFAULT_SESSION_TIMEOUT,
+            login_limits: LoginLimits::default(),
+            tls: None,
         }
     }
 

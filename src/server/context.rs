@@ -8,6 +8,7 @@ use imghash_store::Store;
 
 use super::error::ApiError;
 use super::jobs::Jobs;
+use super::login_limit::LoginLimiter;
 
 /// Shared by all services; cheap to clone behind an `Arc`.
 pub struct Context {
@@ -17,6 +18,8 @@ pub struct Context {
     pub jobs: Arc<Jobs>,
     /// Idle session timeout in milliseconds.
     pub session_timeout_ms: i64,
+    /// Failed logins per account, for the back-off.
+    pub logins: LoginLimiter,
 }
 
 impl Context {

@@ -11,6 +11,9 @@ use tonic::Code;
 
 use super::proto;
 
+/// Longest `details` sent to a client, in bytes (see [`ApiError::details`]).
+pub const MAX_DETAILS: usize = 1024;
+
 /// The type URL of [`proto::ErrorCode`] inside `google.protobuf.Any`.
 pub const ERROR_CODE_TYPE_URL: &str = "type.googleapis.com/zstack.v1.ErrorCode";
 
@@ -86,8 +89,25 @@ impl ApiError {
         }
     }
 
-    /// The specific sentence (ZStack's `details`).
+    /// The specific sentence (ZStack's `details`), cut to [`MAX_DETAILS`] bytes.
+    ///
+    /// Sentences quote request fields, and the message and details travel in HTTP/2
+    /// headers (`grpc-message`, `grpc-status-details-bin`): a 10 KiB uuid quoted in full made
+    /// the headers exceed the client's 16 KiB header list limit, and the client saw an
+    /// `h2 protocol error` instead of SYS.1007.
     pub fn details(&self) -> &str {
+        let full = self.full_details();
+        if full.len() <= MAX_DETAILS {
+            return full;
+        }
+        let mut end = MAX_DETAILS;
+        while !full.is_char_boundary(end) {
+            end -= 1;
+        }
+        &full[..end]
+    }
+
+    fn full_details(&self) -> &str {
         match self {
             ApiError::InvalidSession(d)
             | ApiError::WrongCredentials(d)
@@ -211,5 +231,12 @@ mod tests {
         let code = proto::ErrorCode::decode(&envelope.details[0].value[..]).unwrap();
         assert_eq!(code.code, "SYS.1003");
         assert_eq!(code.description, "Resource not found");
+    }
+
+    #[test]
+    fn details_are_cut_at_a_char_boundary() {
+        let err = ApiError::InvalidArgument("é".repeat(MAX_DETAILS));
+        assert!(err.details().len() <= MAX_DETAILS);
+        assert!(err.details().len() >= MAX_DETAILS - 1);
     }
 }

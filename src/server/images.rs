@@ -238,6 +238,9 @@ impl ImageApi {
     /// it "Ready"; on failure the row and any temp file are removed.
     async fn add(&self, req: proto::AddImageRequest) -> Result<proto::ImageInventory, ApiError> {
         validate::required("name", &req.name)?;
+        validate::at_most("name", &req.name, validate::MAX_NAME)?;
+        validate::at_most("description", &req.description, validate::MAX_DESCRIPTION)?;
+        validate::at_most("guestOsType", &req.guest_os_type, validate::MAX_NAME)?;
         validate::required("url", &req.url)?;
         let format = validate::one_of("format", &req.format, validate::FORMATS, "")?;
         if format.is_empty() {

@@ -12,6 +12,8 @@
 //!   many jobs run and wait, shares identical concurrent requests, and cancels a job once no
 //!   request waits for it any more.
 //! - Store calls are synchronous and short; they run on tokio's blocking threads.
+//! - Logins back off per account after repeated failures ([`LoginLimits`]); TLS (rustls) is
+//!   served when [`ServerConfig::tls`] holds a certificate and key.
 
 mod accounts;
 mod auth;
@@ -24,11 +26,12 @@ mod images;
 mod import;
 mod inventory;
 mod jobs;
+mod login_limit;
 pub mod proto;
 mod run;
 pub mod serve;
 mod validate;
 
-pub use config::ServerConfig;
+pub use config::{LoginLimits, ServerConfig, TlsIdentity};
 pub use error::ApiError;
 pub use run::run;

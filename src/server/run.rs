@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use imghash_store::Store;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Server, ServerTlsConfig};
 
 use super::accounts::AccountApi;
 use super::backup_storage::{self, BackupStorageApi};
@@ -15,12 +15,14 @@ use super::config::ServerConfig;
 use super::context::Context;
 use super::images::ImageApi;
 use super::jobs::Jobs;
+use super::login_limit::LoginLimiter;
 use super::proto::account_service_server::AccountServiceServer;
 use super::proto::backup_storage_service_server::BackupStorageServiceServer;
 use super::proto::image_service_server::ImageServiceServer;
 use super::{auth, import, proto};
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves, over TLS when `config.tls` is
+/// set (plaintext otherwise; `imghash serve` allows that only on loopback by default).
 ///
 /// Startup opens (or creates) the inventory in `config.data_dir`, removes images a crash
 /// left half-copied, makes sure the admin account and the "default" backup storage exist.
@@ -44,6 +46,7 @@ pub async fn run(
         store: store.clone(),
         jobs: jobs.clone(),
         session_timeout_ms: i64::try_from(config.session_timeout.as_millis()).unwrap_or(i64::MAX),
+        logins: LoginLimiter::new(config.login_limits),
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -62,7 +65,13 @@ pub async fn run(
         .context("cannot build the reflection service")?;
 
     let address = listener.local_addr().ok();
-    tracing::info!(?address, data_dir = %config.data_dir.display(), "serving");
+    let mut builder = Server::builder();
+    if let Some(tls) = config.tls.clone() {
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(tls.0))
+            .context("cannot use the TLS certificate and key")?;
+    }
+    tracing::info!(?address, data_dir = %config.data_dir.display(), tls = config.tls.is_some(), "serving");
     let stopping = {
         let jobs = jobs.clone();
         async move {
@@ -73,7 +82,7 @@ pub async fn run(
             jobs.cancel_all();
         }
     };
-    Server::builder()
+    builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -35,18 +35,44 @@ pub struct ServeArgs {
     )]
     pub max_queued: usize,
     /// Allow a non-loopback listen address although the traffic (passwords, sessions) is
-    /// plaintext.
+    /// plaintext. Not needed with --tls-cert.
     #[arg(long, env = "IMGHASH_ALLOW_INSECURE_LISTEN")]
     pub allow_insecure_listen: bool,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(
+        long,
+        env = "IMGHASH_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        env = "IMGHASH_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
     /// The validated configuration.
     pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                let read = |path: &PathBuf| {
+                    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+                };
+                Some(super::TlsIdentity::from_pem(read(cert)?, read(key)?))
+            }
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
         anyhow::ensure!(
-            self.listen.ip().is_loopback() || self.allow_insecure_listen,
-            "refusing to listen on {} in plaintext: use a loopback address, or pass \
-             --allow-insecure-listen",
+            self.listen.ip().is_loopback() || self.allow_insecure_listen || tls.is_some(),
+            "refusing to listen on {} in plaintext: use a loopback address, serve TLS \
+             (--tls-cert and --tls-key), or pass --allow-insecure-listen",
             self.listen
         );
         anyhow::ensure!(self.max_jobs > 0, "--max-jobs must be at least 1");
@@ -59,6 +85,7 @@ impl ServeArgs {
         config.hash_threads = self.hash_threads;
         config.max_jobs = self.max_jobs;
         config.max_queued = self.max_queued;
+        config.tls = tls;
         Ok(config)
     }
 }

@@ -44,6 +44,23 @@ pub fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
     }
 }
 
+/// Longest name ZStack accepts (`@APIParam(maxLength = 255)`, a VARCHAR(255) column).
+pub const MAX_NAME: usize = 255;
+/// Longest description ZStack accepts (`@APIParam(maxLength = 2048)`).
+pub const MAX_DESCRIPTION: usize = 2048;
+
+/// A field of at most `max` characters. Without this bound, any string up to tonic's 4 MiB
+/// message limit would be stored in the inventory and returned by every query.
+pub fn at_most(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    let len = value.chars().count();
+    if len > max {
+        return Err(ApiError::InvalidArgument(format!(
+            "Field '{field}' is {len} characters long; at most {max} are allowed"
+        )));
+    }
+    Ok(())
+}
+
 /// One of ZStack's spellings (exact case), or `default` when empty.
 pub fn one_of(
     field: &str,

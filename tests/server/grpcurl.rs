@@ -192,3 +192,92 @@ async fn grpcurl_lists_describes_checks_health_logs_in_and_hashes_like_md5sum() 
     );
     server.stop().await;
 }
+
+/// How a wrong-typed body ends.
+enum Refusal {
+    /// grpcurl cannot build the message from the JSON: nothing is sent.
+    AtParse(&'static str),
+    /// grpcurl's JSON parser is lenient here (a scalar for a repeated field becomes a list
+    /// of one); the server then refuses the value with this message.
+    ByServer(&'static str),
+}
+
+#[tokio::test]
+async fn grpcurl_refuses_json_of_the_wrong_type_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let session = server.login().await;
+    let storage = server.default_storage(&session).await;
+    let addr = server.addr.to_string();
+    let before = server.inventory_dump();
+    let url = format!("file://{}", dir.path().join("none.raw").display());
+    let uuid = "0123456789abcdef0123456789abcdef";
+    let add = "zstack.v1.ImageService/AddImage";
+    let hash = "zstack.v1.ImageService/CalculateImageHash";
+    let cases = [
+        (
+            add,
+            json!({"name": "x", "url": url, "format": "raw", "backupStorageUuids": "notalist"}),
+            Refusal::ByServer(
+                "SYS.1007: Field 'backupStorageUuids' must be a uuid of 32 lower-case hex \
+                 characters, not 'notalist'",
+            ),
+        ),
+        (
+            add,
+            json!({"name": "x", "url": url, "format": "raw", "virtio": "yes",
+                   "backupStorageUuids": [storage.uuid]}),
+            Refusal::AtParse("expecting boolean ; instead got yes"),
+        ),
+        (
+            add,
+            json!({"name": 42, "url": url, "format": "raw", "backupStorageUuids": [storage.uuid]}),
+            Refusal::AtParse("expecting string ; instead got 42"),
+        ),
+        (
+            add,
+            json!({"name": "x", "url": url, "format": "raw", "backupStorageUuids": [1, 2]}),
+            Refusal::AtParse("expecting string ; instead got 1"),
+        ),
+        (
+            "zstack.v1.ImageService/QueryImage",
+            json!({"conditions": ["name=x"], "limit": -1}),
+            Refusal::AtParse("parsing \"-1\": invalid syntax"),
+        ),
+        (
+            hash,
+            json!({"uuid": uuid, "calculateImageHash": "md5"}),
+            Refusal::AtParse("expecting start of JSON object"),
+        ),
+        (
+            hash,
+            json!({"uuid": uuid, "noSuchField": 1}),
+            Refusal::AtParse("has no known field named noSuchField"),
+        ),
+        (
+            hash,
+            json!({"uuid": ["a"], "calculateImageHash": {"backupStorageUuid": storage.uuid}}),
+            Refusal::ByServer("SYS.1007: Field 'uuid' must be a uuid"),
+        ),
+    ];
+    for (method, body, refusal) in cases {
+        let (ok, out) = grpcurl(call(&addr, Some(&session), method, &body)).await;
+        assert!(!ok, "{method} {body}: accepted: {out}");
+        match refusal {
+            Refusal::AtParse(why) => {
+                assert!(
+                    out.contains("error getting request data") && out.contains(why),
+                    "{method} {body}: {out}"
+                );
+                assert!(!out.contains("Code:"), "no call was made: {out}");
+            }
+            Refusal::ByServer(message) => {
+                assert!(out.contains("Code: InvalidArgument"), "{out}");
+                assert!(out.contains(&format!("Message: {message}")), "{out}");
+            }
+        }
+    }
+    assert_eq!(server.inventory_dump(), before);
+    assert!(server.healthy().await);
+    server.stop().await;
+}

@@ -11,7 +11,7 @@ use imghash::server::proto::*;
 use imghash::server::{run, ServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use tonic::{Code, Request, Status};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -32,6 +32,24 @@ impl TestServer {
     }
 
     pub async fn start_with(dir: &Path, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        Self::start_inner(dir, tweak, None).await
+    }
+
+    /// A server serving TLS with `cert_pem`/`key_pem`, and a client that trusts `cert_pem`
+    /// (a self-signed certificate for "localhost").
+    pub async fn start_tls(dir: &Path, cert_pem: &str, key_pem: &str) -> TestServer {
+        let identity = imghash::server::TlsIdentity::from_pem(cert_pem, key_pem);
+        let client = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(cert_pem))
+            .domain_name("localhost");
+        Self::start_inner(dir, |c| c.tls = Some(identity), Some(client)).await
+    }
+
+    async fn start_inner(
+        dir: &Path,
+        tweak: impl FnOnce(&mut ServerConfig),
+        tls: Option<ClientTlsConfig>,
+    ) -> TestServer {
         let data_dir = dir.join("data");
         let mut config = ServerConfig::new(&data_dir);
         config.admin_password = Some(ADMIN_PASSWORD.to_string());
@@ -43,12 +61,13 @@ impl TestServer {
         let task = tokio::spawn(run(config, listener, async {
             let _ = stopped.await;
         }));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Channel::from_shared(format!("{scheme}://{addr}")).unwrap();
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls).unwrap();
+        }
         let channel = loop {
-            match Channel::from_shared(format!("http://{addr}"))
-                .unwrap()
-                .connect()
-                .await
-            {
+            match endpoint.connect().await {
                 Ok(channel) => break channel,
                 Err(_) if !task.is_finished() => {
                     tokio::time::sleep(Duration::from_millis(20)).await
@@ -74,6 +93,22 @@ impl TestServer {
             task: Some(task),
             channel,
         }
+    }
+
+    /// Whether the health service answers SERVING.
+    pub async fn healthy(&self) -> bool {
+        let mut health = tonic_health::pb::health_client::HealthClient::new(self.channel.clone());
+        health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .is_ok_and(|r| r.into_inner().status == 1)
+    }
+
+    /// The logical content of the inventory, read on a second connection: every row of every
+    /// table, ordered by primary key. A session's `expired_date` is left out, since every
+    /// authenticated call renews it (by design, like ZStack).
+    pub fn inventory_dump(&self) -> Vec<String> {
+        inventory_dump(&self.data_dir.join("imghash.db"))
     }
 
     pub fn accounts(&self) -> AccountServiceClient<Channel> {
@@ -198,7 +233,8 @@ pub fn hash_request(image: &str, storage: &str, algorithm: &str) -> CalculateIma
     }
 }
 
-/// Asserts the status code and that the message starts with the ZStack code.
+/// Asserts the status code, that the message starts with the ZStack code, and that the
+/// details hold a ZStack `ErrorCode` with that code.
 #[track_caller]
 pub fn assert_zstack_error<T: std::fmt::Debug>(
     result: Result<T, Status>,
@@ -211,7 +247,97 @@ pub fn assert_zstack_error<T: std::fmt::Debug>(
         status.message().starts_with(&format!("{zstack}: ")),
         "message should start with {zstack}: {status:?}"
     );
+    let error_code = error_code_of(&status);
+    assert_eq!(
+        error_code.code, zstack,
+        "ErrorCode in the details: {status:?}"
+    );
+    assert!(!error_code.description.is_empty(), "{error_code:?}");
     status
+}
+
+/// The ZStack `ErrorCode` in a status's details (`google.rpc.Status` holding one `Any`),
+/// decoded with a definition of `google.rpc.Status` independent of the server's.
+#[track_caller]
+pub fn error_code_of(status: &Status) -> ErrorCode {
+    use prost::Message as _;
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RpcStatus {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "2")]
+        message: String,
+        #[prost(message, repeated, tag = "3")]
+        details: Vec<prost_types::Any>,
+    }
+    let envelope = RpcStatus::decode(status.details()).expect("details are a google.rpc.Status");
+    assert_eq!(envelope.code, status.code() as i32, "{status:?}");
+    let any = envelope.details.first().expect("one detail");
+    assert_eq!(any.type_url, "type.googleapis.com/zstack.v1.ErrorCode");
+    ErrorCode::decode(&any.value[..]).expect("an ErrorCode")
+}
+
+/// Every row of every inventory table as text, ordered by primary key (see
+/// [`TestServer::inventory_dump`]).
+pub fn inventory_dump(db: &Path) -> Vec<String> {
+    use rusqlite::types::ValueRef;
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the inventory read-only");
+    let tables = [
+        ("backup_storage", "*", "uuid"),
+        ("image", "*", "uuid"),
+        (
+            "image_backup_storage_ref",
+            "*",
+            "image_uuid, backup_storage_uuid",
+        ),
+        (
+            "hash_record",
+            "*",
+            "image_uuid, backup_storage_uuid, algorithm, chunk_size",
+        ),
+        ("account", "*", "uuid"),
+        (
+            "session",
+            "uuid, account_uuid, user_uuid, create_date",
+            "uuid",
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (table, columns, key) in tables {
+        let mut stmt = conn
+            .prepare(&format!("SELECT {columns} FROM {table} ORDER BY {key}"))
+            .unwrap();
+        let n = stmt.column_count();
+        let mut query = stmt.query([]).unwrap();
+        while let Some(row) = query.next().unwrap() {
+            let fields: Vec<String> = (0..n)
+                .map(|i| match row.get_ref(i).unwrap() {
+                    ValueRef::Null => "NULL".to_string(),
+                    ValueRef::Integer(v) => v.to_string(),
+                    ValueRef::Real(v) => format!("{v:?}"),
+                    ValueRef::Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
+                    ValueRef::Blob(b) => format!("blob{b:?}"),
+                })
+                .collect();
+            rows.push(format!("{table}: {}", fields.join(" | ")));
+        }
+    }
+    rows
+}
+
+/// Names of the entries of a directory, sorted (temp files included).
+pub fn dir_listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// Output of `tool file` (md5sum, sha256sum): the first field.

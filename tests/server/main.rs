@@ -3,8 +3,11 @@
 //! md5sum/sha256sum binaries; images are real qcow2 files from qemu-img and random raw files.
 
 mod api;
+mod bad_input;
 mod errors;
+mod faults;
 mod grpcurl;
 mod harness;
 mod jobs;
 mod restart;
+mod security;
