@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use imghash::server::proto::*;
-use prost::Message as _;
 use tonic::{Code, Request};
 
 use crate::harness::*;
@@ -89,32 +88,11 @@ async fn error_details_carry_the_zstack_error_code_in_a_google_rpc_status() {
         status.message(),
         format!("SYS.1003: Cannot find image[uuid:{NO_SUCH_UUID}], it may have been deleted")
     );
-    let envelope = prost_types_status(status.details());
-    assert_eq!(envelope.details.len(), 1);
-    assert_eq!(
-        envelope.details[0].type_url,
-        "type.googleapis.com/zstack.v1.ErrorCode"
-    );
-    let code = ErrorCode::decode(&envelope.details[0].value[..]).unwrap();
+    let code = error_code_of(&status);
     assert_eq!(code.code, "SYS.1003");
     assert_eq!(code.description, "Resource not found");
     assert!(code.details.contains(NO_SUCH_UUID));
     server.stop().await;
-}
-
-/// `google.rpc.Status`, decoded independently of the server's own definition.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<prost_types::Any>,
-}
-
-fn prost_types_status(bytes: &[u8]) -> RpcStatus {
-    RpcStatus::decode(bytes).expect("details are a google.rpc.Status")
 }
 
 #[tokio::test]

@@ -378,3 +378,75 @@ async fn sigkill_during_an_add_image_copy_leaves_no_downloading_image_and_no_tem
     assert_eq!(temp_files(&storage_dir), Vec::<PathBuf>::new());
     drop(server);
 }
+
+/// Unmounts the test's small file system however the test ends.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn disk_full_during_add_image_is_a_clean_error_with_no_partial_file_or_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let session = server.login().await;
+    // A 4 MiB tmpfs as the backup storage: mounting needs root, as CI runs.
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .expect("mount");
+    assert!(mounted.success(), "this test mounts a tmpfs and needs root");
+    let _unmount = Mounted(small.clone());
+    let storage = server
+        .storages()
+        .add_backup_storage(authed(
+            &session,
+            AddBackupStorageRequest {
+                name: "small".into(),
+                r#type: "Local".into(),
+                url: small.display().to_string(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .inventory
+        .unwrap();
+    let big = dir.path().join("big.raw");
+    make_random(&big, 16 << 20);
+    let before = server.inventory_dump();
+
+    let result = server
+        .images()
+        .add_image(authed(
+            &session,
+            AddImageRequest {
+                name: "too big".into(),
+                url: format!("file://{}", big.display()),
+                format: "raw".into(),
+                backup_storage_uuids: vec![storage.uuid.clone()],
+                ..Default::default()
+            },
+        ))
+        .await;
+    let status = assert_zstack_error(result, Code::DataLoss, "SYS.1016");
+    assert!(status.message().contains("No space left"), "{status:?}");
+    assert_eq!(
+        server.inventory_dump(),
+        before,
+        "no image row, not even a failed one"
+    );
+    assert_eq!(
+        dir_listing(&small),
+        Vec::<String>::new(),
+        "no partial or temp file"
+    );
+    assert!(server.healthy().await);
+}
