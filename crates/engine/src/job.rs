@@ -410,7 +410,13 @@ impl HashJob {
             let mut senders = Vec::new();
             let mut stream_workers = Vec::new();
             let mut chunked = chunked.iter();
+            let slowest = self
+                .algorithms
+                .iter()
+                .copied()
+                .max_by_key(|a| a.cost_per_kib());
             for &algorithm in &self.algorithms {
+                let yields = Some(algorithm) != slowest;
                 // As deep as the buffer pool: the pool, not the channels, bounds memory.
                 let (tx, rx) = sync_channel(buffers);
                 senders.push(tx);
@@ -419,11 +425,17 @@ impl HashJob {
                 if algorithm.is_chunked() {
                     let digest = chunked.next().expect("one per chunked algorithm");
                     thread
-                        .spawn_scoped(scope, move || chunked_digest(digest, rx, cancel))
+                        .spawn_scoped(scope, move || {
+                            yield_to_slowest_digest(yields);
+                            chunked_digest(digest, rx, cancel)
+                        })
                         .expect("spawn hashing thread");
                 } else {
                     let worker = thread
-                        .spawn_scoped(scope, move || stream_digest(algorithm, rx, pool, cancel))
+                        .spawn_scoped(scope, move || {
+                            yield_to_slowest_digest(yields);
+                            stream_digest(algorithm, rx, pool, cancel)
+                        })
                         .expect("spawn hashing thread");
                     stream_workers.push(worker);
                 }
@@ -441,6 +453,19 @@ impl HashJob {
                 .collect();
             (read_result, values)
         })
+    }
+}
+
+/// The slowest digest of a pipeline bounds the job (MD5 needs a whole core), so when
+/// there are more hashing threads than cores the other digests' threads run at a lower
+/// priority and fill the time the slowest leaves free, instead of taking turns with it:
+/// md5 + sha256 + merkle-sha256 on 2 cores measured 0.88x md5sum without this.
+fn yield_to_slowest_digest(yields: bool) {
+    const LOWER_PRIORITY: i32 = 5;
+    if yields {
+        let tid = rustix::thread::gettid();
+        // Best effort: where priorities cannot be changed the job is only slower.
+        let _ = rustix::process::setpriority_process(Some(tid), LOWER_PRIORITY);
     }
 }
 
