@@ -102,10 +102,11 @@ enum Threads {
 
 /// Computes any number of checksums of one input in one read.
 ///
-/// Sequential digests (MD5, SHA-*, XXH*) each run on their own thread; BLAKE3 and the
-/// chunked constructions run on a rayon pool that the caller provides or sizes — the
-/// engine never uses rayon's global pool. With MD5 in the set, the job takes about as long
-/// as MD5 alone (≈0.7 GB/s a core): the others run alongside it.
+/// Sequential digests (MD5, SHA-*, XXH*) each run on their own thread, except a lone fast
+/// one (XXH*), which the reading thread hashes while the block is in cache. BLAKE3 and the
+/// chunked constructions of a file are hashed in parallel on a rayon pool that the caller
+/// provides or sizes — the engine never uses rayon's global pool. With MD5 in the set, the
+/// job takes about as long as MD5 alone (≈0.7 GB/s a core): the others run alongside it.
 ///
 /// ```
 /// use imghash_engine::{Algorithm, HashJob};
