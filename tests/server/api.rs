@@ -140,19 +140,7 @@ async fn add_image_copies_a_qcow2_into_the_storage_with_the_md5_of_md5sum() {
         reference_digest("md5sum", &source)
     );
 
-    let fetched = server
-        .images()
-        .get_image(authed(
-            &session,
-            GetImageRequest {
-                uuid: image.uuid.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .inventory
-        .unwrap();
+    let fetched = server.get_image(&session, &image.uuid).await;
     assert_eq!(fetched, image);
     let queried = server
         .images()

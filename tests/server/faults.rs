@@ -67,19 +67,7 @@ async fn fault_while_hashing(algorithm: &str, fault: impl FnOnce(&Path)) -> toni
     };
 
     // Nothing recorded: md5Sum unchanged, no hash record, and a query agrees.
-    let after = server
-        .images()
-        .get_image(authed(
-            &session,
-            GetImageRequest {
-                uuid: image.uuid.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .inventory
-        .unwrap();
+    let after = server.get_image(&session, &image.uuid).await;
     assert_eq!(after.md5_sum, None);
     assert_eq!(after.last_op_date, image.last_op_date);
     let unhashed = server

@@ -184,6 +184,17 @@ impl TestServer {
             .map(|r| r.into_inner().inventory.unwrap())
     }
 
+    /// The image's inventory as GetImage returns it.
+    pub async fn get_image(&self, session: &str, uuid: &str) -> ImageInventory {
+        self.images()
+            .get_image(authed(session, GetImageRequest { uuid: uuid.into() }))
+            .await
+            .expect("GetImage")
+            .into_inner()
+            .inventory
+            .expect("an inventory")
+    }
+
     /// Stops the server gracefully and waits until it has.
     pub async fn stop(mut self) {
         self.shutdown().await;

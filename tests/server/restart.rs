@@ -24,19 +24,7 @@ async fn images_hashes_sessions_and_the_password_survive_a_restart() {
         ))
         .await
         .unwrap();
-    let before = server
-        .images()
-        .get_image(authed(
-            &session,
-            GetImageRequest {
-                uuid: image.uuid.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .inventory
-        .unwrap();
+    let before = server.get_image(&session, &image.uuid).await;
     server.stop().await;
 
     // No password this time: the stored one stays.
