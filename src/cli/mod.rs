@@ -3,6 +3,7 @@
 pub mod check;
 pub mod diff;
 mod progress;
+mod rbd;
 pub mod sum;
 
 use std::path::Path;
@@ -25,6 +26,8 @@ pub struct HashOptions {
     /// Show progress on stderr even when it is not a terminal.
     #[arg(long)]
     pub progress: bool,
+    #[command(flatten)]
+    pub ceph: rbd::CephOptions,
 }
 
 impl HashOptions {
@@ -62,6 +65,8 @@ pub fn hash_one(job: &HashJob, name: &str, options: &HashOptions) -> anyhow::Res
     if name == "-" {
         let mut stdin = std::io::stdin().lock();
         Ok(job.hash_reader(&mut stdin)?)
+    } else if rbd::is_rbd_address(name) {
+        rbd::hash(&job, name, &options.ceph)
     } else {
         Ok(job.hash_file(Path::new(name))?)
     }
