@@ -11,8 +11,10 @@ use super::context::{now_ms, Context};
 use super::error::ApiError;
 use super::{inventory, proto, validate};
 
-/// The only backup storage type imghash implements.
+/// A directory on the server.
 pub const LOCAL: &str = "Local";
+/// A pool of RBD images on a Ceph cluster (cargo feature `ceph`).
+pub const CEPH: &str = "Ceph";
 /// Name of the backup storage created at first start.
 pub const DEFAULT_NAME: &str = "default";
 
@@ -33,9 +35,17 @@ impl proto::backup_storage_service_server::BackupStorageService for BackupStorag
         validate::at_most("name", &req.name, validate::MAX_NAME)?;
         validate::at_most("description", &req.description, validate::MAX_DESCRIPTION)?;
         validate::required("url", &req.url)?;
+        if req.r#type == CEPH {
+            return Err(ApiError::InvalidArgument(
+                "Ceph backup storages are added with AddCephBackupStorage (monUrls, poolName)"
+                    .to_string(),
+            )
+            .into());
+        }
         if req.r#type != LOCAL {
             return Err(ApiError::InvalidArgument(format!(
-                "Unknown backup storage type '{}'; imghash supports only '{LOCAL}'",
+                "Unknown backup storage type '{}'; AddBackupStorage adds only '{LOCAL}' \
+                 storages (and AddCephBackupStorage '{CEPH}' ones)",
                 req.r#type
             ))
             .into());
@@ -58,7 +68,20 @@ impl proto::backup_storage_service_server::BackupStorageService for BackupStorag
         }
         tracing::info!(rpc = "AddBackupStorage", uuid = %bs.uuid, url = %bs.url, "added");
         Ok(Response::new(proto::AddBackupStorageResponse {
-            inventory: Some(inventory::backup_storage(bs)),
+            inventory: Some(inventory::backup_storage(bs, None)),
+        }))
+    }
+
+    async fn add_ceph_backup_storage(
+        &self,
+        request: Request<proto::AddCephBackupStorageRequest>,
+    ) -> Result<Response<proto::AddCephBackupStorageResponse>, Status> {
+        require_session(&self.ctx, request.metadata()).await?;
+        let inventory = add_ceph(&self.ctx, request.into_inner())
+            .await
+            .inspect_err(|e| tracing::warn!(rpc = "AddCephBackupStorage", error = %e, "failed"))?;
+        Ok(Response::new(proto::AddCephBackupStorageResponse {
+            inventory: Some(inventory),
         }))
     }
 
@@ -72,10 +95,22 @@ impl proto::backup_storage_service_server::BackupStorageService for BackupStorag
         let limit = (req.limit > 0).then_some(req.limit);
         let found = self
             .ctx
-            .db(move |store| store.query_backup_storages(&conditions, limit))
+            .db(move |store| {
+                store
+                    .query_backup_storages(&conditions, limit)?
+                    .into_iter()
+                    .map(|bs| {
+                        let ceph = match bs.storage_type.as_str() {
+                            CEPH => store.ceph_settings(&bs.uuid)?,
+                            _ => None,
+                        };
+                        Ok(inventory::backup_storage(bs, ceph))
+                    })
+                    .collect::<imghash_store::Result<Vec<_>>>()
+            })
             .await?;
         Ok(Response::new(proto::QueryBackupStorageResponse {
-            inventories: found.into_iter().map(inventory::backup_storage).collect(),
+            inventories: found,
         }))
     }
 
@@ -86,14 +121,35 @@ impl proto::backup_storage_service_server::BackupStorageService for BackupStorag
         require_session(&self.ctx, request.metadata()).await?;
         let uuid = request.into_inner().uuid;
         validate::uuid("uuid", &uuid)?;
-        // The directory and its files stay: deleting a storage record must never lose data.
+        // The directory and its files (or the pool and its images) stay: deleting a storage
+        // record must never lose data.
+        let deleted = uuid.clone();
         self.ctx
-            .db(move |store| store.delete_backup_storage(&uuid))
+            .db(move |store| store.delete_backup_storage(&deleted))
             .await?;
+        #[cfg(feature = "ceph")]
+        self.ctx.ceph.forget(&uuid);
         Ok(Response::new(proto::DeleteBackupStorageResponse {
             success: true,
         }))
     }
+}
+
+#[cfg(feature = "ceph")]
+async fn add_ceph(
+    ctx: &Context,
+    req: proto::AddCephBackupStorageRequest,
+) -> Result<proto::BackupStorageInventory, ApiError> {
+    super::ceph::storage::add(ctx, req).await
+}
+
+/// Without librados there is no way to reach a cluster; say so rather than pretend.
+#[cfg(not(feature = "ceph"))]
+async fn add_ceph(
+    _ctx: &Context,
+    _req: proto::AddCephBackupStorageRequest,
+) -> Result<proto::BackupStorageInventory, ApiError> {
+    Err(super::error::without_ceph())
 }
 
 /// ZStack query conditions; SYS.1007 for a malformed one.

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use imghash_engine::{format_size, parse_chunk_size, Algorithm, Report};
-use imghash_store::HashRecord;
+use imghash_store::{BackupStorage, HashRecord, ImageRef};
 use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 
+use super::backup_storage::{CEPH, LOCAL};
 use super::context::{now_ms, Context};
 use super::error::ApiError;
-use super::jobs::{JobHandle, JobKey};
+use super::jobs::{JobHandle, JobInput, JobKey};
 use super::{inventory, proto, validate};
 
 /// A checked `CalculateImageHash` request.
@@ -90,8 +91,8 @@ fn parse_grpc_timeout(text: &str) -> Option<Duration> {
     })
 }
 
-/// Looks up the image's file on the storage, checks it is intact, and starts (or joins)
-/// the job.
+/// Looks up the image's file (or RBD image) on the storage, checks a file is intact, and
+/// starts (or joins) the job.
 pub async fn start(ctx: &Context, request: &HashRequest) -> Result<JobHandle, ApiError> {
     let key = request.key.clone();
     let lookup = key.clone();
@@ -123,9 +124,54 @@ pub async fn start(ctx: &Context, request: &HashRequest) -> Result<JobHandle, Ap
             storage.uuid, storage.state
         )));
     }
-    let path = PathBuf::from(&image_ref.install_path);
-    check_file(&path, image.actual_size)?;
-    ctx.jobs.submit(key, path)
+    let input = match storage.storage_type.as_str() {
+        LOCAL => {
+            let path = PathBuf::from(&image_ref.install_path);
+            check_file(&path, image.actual_size)?;
+            JobInput::File(path)
+        }
+        CEPH => rbd_input(ctx, &storage, &image_ref, image.actual_size).await?,
+        other => {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Backup storage[uuid:{}] has type '{other}', which imghash cannot read",
+                storage.uuid
+            )))
+        }
+    };
+    ctx.jobs.submit(key, input)
+}
+
+/// The RBD image at a Ceph ref's install path. Connecting and opening it happen in the
+/// job, so that identical requests share them and they wait for a run slot like any job.
+#[cfg(feature = "ceph")]
+async fn rbd_input(
+    ctx: &Context,
+    storage: &BackupStorage,
+    image_ref: &ImageRef,
+    expected_len: i64,
+) -> Result<JobInput, ApiError> {
+    let settings = super::ceph::rbd::settings_of(ctx, storage).await?;
+    let spec: imghash_ceph::RbdSpec = image_ref
+        .install_path
+        .parse()
+        .map_err(|e| super::error::from_ceph(&e))?;
+    Ok(JobInput::Rbd(Box::new(super::ceph::rbd::RbdInput {
+        clusters: ctx.ceph.clone(),
+        storage_uuid: storage.uuid.clone(),
+        settings,
+        spec,
+        expected_len: u64::try_from(expected_len).unwrap_or(0),
+    })))
+}
+
+#[cfg(not(feature = "ceph"))]
+async fn rbd_input(
+    _ctx: &Context,
+    _storage: &BackupStorage,
+    _image_ref: &ImageRef,
+    _expected_len: i64,
+) -> Result<JobInput, ApiError> {
+    Err(super::error::without_ceph())
 }
 
 /// A missing file is UNAVAILABLE; one whose length differs from the recorded size is

@@ -32,7 +32,14 @@ pub struct ServerConfig {
     pub login_limits: LoginLimits,
     /// Certificate chain and private key to serve TLS with (`None`: plaintext).
     pub tls: Option<TlsIdentity>,
+    /// How long to wait for a Ceph cluster (connecting, and each request to a monitor or
+    /// OSD) before failing; librados's own default is to wait forever. Whole seconds, at
+    /// least 1. Used only by a build with the `ceph` feature.
+    pub ceph_timeout: Duration,
 }
+
+/// The default of [`ServerConfig::ceph_timeout`].
+pub const DEFAULT_CEPH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The certificate chain and private key of a TLS server. Its `Debug` does not print the
 /// key, so that logging a [`ServerConfig`] cannot leak it.
@@ -54,7 +61,7 @@ impl std::fmt::Debug for TlsIdentity {
 
 impl ServerConfig {
     /// Defaults for a data directory: 2 jobs, 16 queued, all cores, 7200 s sessions, 5
-    /// failed logins in 60 s lock an account for 60 s, plaintext.
+    /// failed logins in 60 s lock an account for 60 s, plaintext, 10 s Ceph time-out.
     pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
@@ -65,6 +72,7 @@ impl ServerConfig {
             session_timeout: DEFAULT_SESSION_TIMEOUT,
             login_limits: LoginLimits::default(),
             tls: None,
+            ceph_timeout: DEFAULT_CEPH_TIMEOUT,
         }
     }
 

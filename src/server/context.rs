@@ -20,6 +20,9 @@ pub struct Context {
     pub session_timeout_ms: i64,
     /// Failed logins per account, for the back-off.
     pub logins: LoginLimiter,
+    /// Connections to the clusters of Ceph backup storages.
+    #[cfg(feature = "ceph")]
+    pub ceph: Arc<super::ceph::Clusters>,
 }
 
 impl Context {

@@ -37,6 +37,10 @@ pub enum ApiError {
     /// The image is not on that backup storage, or a resource is not usable (SYS.1006).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// This server cannot do that at all: it was built without the feature (the Ceph
+    /// backup storage without the `ceph` cargo feature) (SYS.1006, UNIMPLEMENTED).
+    #[error("{0}")]
+    Unsupported(String),
     /// Too many hash jobs running and queued (SYS.1006, RESOURCE_EXHAUSTED).
     #[error("{0}")]
     TooManyJobs(String),
@@ -74,6 +78,7 @@ impl ApiError {
             ApiError::FailedPrecondition(_) => {
                 ("SYS.1006", "Operation failure", Code::FailedPrecondition)
             }
+            ApiError::Unsupported(_) => ("SYS.1006", "Operation failure", Code::Unimplemented),
             ApiError::TooManyJobs(_) => ("SYS.1006", "Operation failure", Code::ResourceExhausted),
             ApiError::DataLoss(_) => ("SYS.1016", "I/O error", Code::DataLoss),
             ApiError::FileUnavailable(_) => ("SYS.1016", "I/O error", Code::Unavailable),
@@ -114,6 +119,7 @@ impl ApiError {
             | ApiError::InvalidArgument(d)
             | ApiError::NotFound(d)
             | ApiError::FailedPrecondition(d)
+            | ApiError::Unsupported(d)
             | ApiError::TooManyJobs(d)
             | ApiError::DataLoss(d)
             | ApiError::FileUnavailable(d)
@@ -205,6 +211,38 @@ pub fn from_engine(err: imghash_engine::Error) -> ApiError {
             ApiError::Internal(sentence)
         }
     }
+}
+
+/// Maps a failure of the Ceph cluster or of opening an RBD image (the image and pool are
+/// named in the sentence):
+/// - the cluster unreachable, a request timed out, the pool missing, or an image layout
+///   that cannot be hashed in place: SYS.1006 FAILED_PRECONDITION (the storage is unusable);
+/// - the image or snapshot missing: SYS.1003 NOT_FOUND;
+/// - a malformed `ceph://` address: SYS.1007;
+/// - any other failed request to the cluster: SYS.1016 UNAVAILABLE (a network storage's
+///   failures are usually transient, unlike a local file's).
+#[cfg(feature = "ceph")]
+pub fn from_ceph(err: &imghash_ceph::CephError) -> ApiError {
+    use imghash_ceph::ErrorKind;
+    let sentence = capitalise(&err.to_string());
+    match err.kind() {
+        ErrorKind::InvalidRequest => ApiError::InvalidArgument(sentence),
+        ErrorKind::StorageUnusable | ErrorKind::Unsupported => {
+            ApiError::FailedPrecondition(sentence)
+        }
+        ErrorKind::NotFound => ApiError::NotFound(sentence),
+        ErrorKind::Io => ApiError::FileUnavailable(sentence),
+    }
+}
+
+/// Why a Ceph backup storage cannot be used by a server built without the `ceph` feature.
+#[cfg(not(feature = "ceph"))]
+pub fn without_ceph() -> ApiError {
+    ApiError::Unsupported(
+        "This imghash server was built without Ceph support, so it cannot use Ceph backup \
+         storages; rebuild it with `cargo build --release --features ceph` (needs librados-dev)"
+            .to_string(),
+    )
 }
 
 /// Upper-cases the first letter, since ZStack's details are sentences and our libraries'

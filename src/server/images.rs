@@ -6,14 +6,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use imghash_store::{new_uuid, Image, ImageRef};
+use imghash_store::{new_uuid, BackupStorage, Image, ImageRef};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::auth::require_session;
-use super::backup_storage::{parse_conditions, LOCAL};
+use super::backup_storage::{parse_conditions, CEPH, LOCAL};
 use super::calculate::{self, HashRequest};
 use super::context::{now_ms, Context};
 use super::error::ApiError;
@@ -102,8 +102,12 @@ impl proto::image_service_server::ImageService for ImageApi {
                 let refs = store.image_refs(&target)?;
                 let mut files = Vec::new();
                 for r in refs {
+                    // Only a Local storage's files can be ours; an RBD image is always the
+                    // user's, registered in place.
                     if let Some(bs) = store.get_backup_storage(&r.backup_storage_uuid)? {
-                        files.push((PathBuf::from(r.install_path), PathBuf::from(bs.url)));
+                        if bs.storage_type == LOCAL {
+                            files.push((PathBuf::from(r.install_path), PathBuf::from(bs.url)));
+                        }
                     }
                 }
                 store.delete_image(&target)?;
@@ -219,7 +223,85 @@ fn log_hash(
     }
 }
 
+/// The scheme of AddImage urls that name an RBD image (`ceph://POOL/IMAGE[@SNAP]`).
+const RBD_SCHEME: &str = "ceph://";
+
+/// Whether `storage` can hold an image from `url` (an RBD image's if `rbd`): SYS.1007 for
+/// the wrong kind of url, SYS.1006 for a disabled storage.
+fn storage_takes_url(storage: &BackupStorage, url: &str, rbd: bool) -> Result<(), ApiError> {
+    let uuid = &storage.uuid;
+    match (storage.storage_type.as_str(), rbd) {
+        (CEPH, false) => {
+            return Err(ApiError::InvalidArgument(format!(
+                "Backup storage[uuid:{uuid}] is a Ceph storage: it registers RBD images from \
+                 ceph://POOL/IMAGE urls, not '{url}'"
+            )))
+        }
+        (CEPH, true) | (LOCAL, false) => {}
+        (kind, true) => {
+            return Err(ApiError::InvalidArgument(format!(
+                "The url '{url}' names an RBD image, which only a Ceph backup storage can \
+                 hold; backup storage[uuid:{uuid}] is a {kind} storage"
+            )))
+        }
+        (kind, false) => {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Backup storage[uuid:{uuid}] has type '{kind}', which imghash cannot write to"
+            )))
+        }
+    }
+    if storage.state != "Enabled" {
+        return Err(ApiError::FailedPrecondition(format!(
+            "Backup storage[uuid:{uuid}] is {}, not Enabled",
+            storage.state
+        )));
+    }
+    Ok(())
+}
+
 impl ImageApi {
+    /// Registers the RBD image of `image.url` in place on Ceph storages: never copied, so
+    /// the image is "Ready" (with its sizes) in the same write that records it.
+    #[cfg(feature = "ceph")]
+    async fn add_rbd(
+        &self,
+        mut image: Image,
+        storages: &[BackupStorage],
+    ) -> Result<proto::ImageInventory, ApiError> {
+        let measured = super::ceph::rbd::measure(&self.ctx, &image.url, storages).await?;
+        image.status = "Ready".to_string();
+        image.size = measured.size;
+        image.actual_size = measured.actual_size;
+        let refs: Vec<ImageRef> = storages
+            .iter()
+            .map(|storage| ImageRef {
+                image_uuid: image.uuid.clone(),
+                backup_storage_uuid: storage.uuid.clone(),
+                install_path: measured.install_path.clone(),
+                export_url: None,
+                export_md5_sum: None,
+                status: "Ready".to_string(),
+                create_date: image.create_date,
+                last_op_date: image.create_date,
+            })
+            .collect();
+        let uuid = image.uuid.clone();
+        self.ctx
+            .db(move |store| store.add_image(&image, &refs))
+            .await?;
+        self.inventory_of(uuid).await
+    }
+
+    /// Without librados an RBD image can be neither checked nor hashed.
+    #[cfg(not(feature = "ceph"))]
+    async fn add_rbd(
+        &self,
+        _image: Image,
+        _storages: &[BackupStorage],
+    ) -> Result<proto::ImageInventory, ApiError> {
+        Err(super::error::without_ceph())
+    }
+
     async fn inventory_of(&self, uuid: String) -> Result<proto::ImageInventory, ApiError> {
         let lookup = uuid.clone();
         let (image, refs) = self
@@ -265,7 +347,11 @@ impl ImageApi {
         for uuid in &req.backup_storage_uuids {
             validate::uuid("backupStorageUuids", uuid)?;
         }
-        let source = import::source_path(&req.url)?;
+        let rbd = req.url.starts_with(RBD_SCHEME);
+        let source = match rbd {
+            true => None,
+            false => Some(import::source_path(&req.url)?),
+        };
 
         let image_uuid = new_uuid();
         let wanted = req.backup_storage_uuids.clone();
@@ -278,20 +364,18 @@ impl ImageApi {
                     .collect::<imghash_store::Result<Vec<_>>>()
             })
             .await?;
-        let mut placements: Vec<Placement> = Vec::new();
-        for (uuid, storage) in storages {
-            let storage = storage.ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "Cannot find backup storage[uuid:{uuid}], it may have been deleted"
-                ))
-            })?;
-            if storage.storage_type != LOCAL || storage.state != "Enabled" {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "Backup storage[uuid:{uuid}] is not an enabled Local storage"
-                )));
-            }
-            placements.push(import::place(&source, &storage, &image_uuid, &format)?);
-        }
+        let storages = storages
+            .into_iter()
+            .map(|(uuid, storage)| {
+                let storage = storage.ok_or_else(|| {
+                    ApiError::NotFound(format!(
+                        "Cannot find backup storage[uuid:{uuid}], it may have been deleted"
+                    ))
+                })?;
+                storage_takes_url(&storage, &req.url, rbd)?;
+                Ok(storage)
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
 
         let now = now_ms();
         let image = Image {
@@ -315,6 +399,13 @@ impl ImageApi {
             create_date: now,
             last_op_date: now,
         };
+        let Some(source) = source else {
+            return self.add_rbd(image, &storages).await;
+        };
+        let placements = storages
+            .iter()
+            .map(|storage| import::place(&source, storage, &image_uuid, &image.format))
+            .collect::<Result<Vec<Placement>, ApiError>>()?;
         let refs: Vec<ImageRef> = placements
             .iter()
             .map(|p| ImageRef {

@@ -15,6 +15,7 @@ use imghash_engine::{Algorithm, HashJob};
 use imghash_store::{BackupStorage, Store};
 use rayon::ThreadPool;
 
+use super::backup_storage::LOCAL;
 use super::error::{capitalise, ApiError};
 
 /// Where the image's file will be on one storage, and whether it must be copied there.
@@ -188,14 +189,20 @@ fn io_error(path: &Path, err: io::Error) -> ApiError {
     ApiError::DataLoss(format!("I/O error on {}: {err}", path.display()))
 }
 
-/// A qcow2's virtual (guest) size from its header: magic `QFI\xfb`, big-endian u64 at 24.
+/// A qcow2 file's virtual (guest) size.
 fn qcow2_virtual_size(path: &Path) -> Option<u64> {
     let mut header = [0u8; 32];
     File::open(path).ok()?.read_exact(&mut header).ok()?;
-    if &header[..4] != b"QFI\xfb" {
+    qcow2_guest_size(&header)
+}
+
+/// A qcow2's virtual (guest) size from the first 32 bytes of its header: magic `QFI\xfb`,
+/// big-endian u64 at 24. `None` if `header` is not a qcow2's.
+pub fn qcow2_guest_size(header: &[u8]) -> Option<u64> {
+    if header.get(..4)? != b"QFI\xfb" {
         return None;
     }
-    Some(u64::from_be_bytes(header[24..32].try_into().ok()?))
+    Some(u64::from_be_bytes(header.get(24..32)?.try_into().ok()?))
 }
 
 /// Deletes the files imghash copied for an image: `<uuid>.*` directly in a storage directory.
@@ -218,8 +225,11 @@ pub fn remove_unfinished(store: &Store) -> imghash_store::Result<usize> {
     let unfinished = store.images_with_status("Downloading")?;
     for image in &unfinished {
         for image_ref in store.image_refs(&image.uuid)? {
+            // Only a Local storage has a directory (a Ceph one's url is ceph://POOL).
             if let Some(bs) = store.get_backup_storage(&image_ref.backup_storage_uuid)? {
-                let _ = std::fs::remove_file(temp_path(Path::new(&bs.url), &image.uuid));
+                if bs.storage_type == LOCAL {
+                    let _ = std::fs::remove_file(temp_path(Path::new(&bs.url), &image.uuid));
+                }
             }
         }
         store.delete_image(&image.uuid)?;

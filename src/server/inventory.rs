@@ -2,9 +2,9 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use imghash_store::{BackupStorage, Image, ImageRef, Session};
+use imghash_store::{BackupStorage, CephSettings, Image, ImageRef, Session};
 
-use super::proto;
+use super::{ceph_mons, proto};
 
 /// RFC 3339 with milliseconds, UTC ("2025-01-02T03:04:05.678Z").
 pub fn date(ms: i64) -> String {
@@ -51,9 +51,33 @@ fn image_ref(r: ImageRef) -> proto::ImageBackupStorageRefInventory {
     }
 }
 
-/// A backup storage.
-pub fn backup_storage(bs: BackupStorage) -> proto::BackupStorageInventory {
+/// A backup storage, with its pool and monitors if it is a Ceph one.
+pub fn backup_storage(
+    bs: BackupStorage,
+    ceph: Option<CephSettings>,
+) -> proto::BackupStorageInventory {
+    let (pool_name, mons) = match ceph {
+        Some(ceph) => {
+            let mons = ceph
+                .mons
+                .into_iter()
+                .map(|mon_addr| {
+                    let (hostname, port) = ceph_mons::describe(&mon_addr).unwrap_or_default();
+                    proto::CephBackupStorageMonInventory {
+                        mon_addr,
+                        hostname,
+                        mon_port: i32::from(port),
+                        backup_storage_uuid: bs.uuid.clone(),
+                    }
+                })
+                .collect();
+            (ceph.pool_name, mons)
+        }
+        None => (String::new(), Vec::new()),
+    };
     proto::BackupStorageInventory {
+        pool_name,
+        mons,
         uuid: bs.uuid,
         name: bs.name,
         description: bs.description,

@@ -34,6 +34,26 @@ pub struct JobKey {
     pub chunk_size: Option<u64>,
 }
 
+/// What a job hashes: the bytes at an image ref's install path.
+pub enum JobInput {
+    /// A file of a Local backup storage.
+    File(PathBuf),
+    /// An RBD image of a Ceph backup storage.
+    #[cfg(feature = "ceph")]
+    Rbd(Box<super::ceph::rbd::RbdInput>),
+}
+
+impl JobInput {
+    /// Hashes the input with `job`; blocks (a blocking thread's work).
+    fn hash(&self, job: &HashJob) -> Result<Report, ApiError> {
+        match self {
+            JobInput::File(path) => job.hash_file(path).map_err(from_engine),
+            #[cfg(feature = "ceph")]
+            JobInput::Rbd(rbd) => rbd.hash(job),
+        }
+    }
+}
+
 /// The outcome every handle of a job sees.
 type Outcome = Option<Result<Report, ApiError>>;
 
@@ -95,8 +115,8 @@ impl Jobs {
         self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hashes `path` for `key`, or joins the identical job already in flight.
-    pub fn submit(self: &Arc<Self>, key: JobKey, path: PathBuf) -> Result<JobHandle, ApiError> {
+    /// Hashes `input` for `key`, or joins the identical job already in flight.
+    pub fn submit(self: &Arc<Self>, key: JobKey, input: JobInput) -> Result<JobHandle, ApiError> {
         let mut inflight = self.inflight();
         if let Some(job) = inflight.get(&key) {
             if !job.cancel.is_cancelled() {
@@ -131,7 +151,7 @@ impl Jobs {
         tokio::spawn(async move {
             let _alive = alive;
             let _admission = admission;
-            let outcome = jobs.execute(&task_job, path).await;
+            let outcome = jobs.execute(&task_job, input).await;
             // Unregister before publishing, so a request arriving now starts a fresh job
             // instead of joining a finished one.
             jobs.forget(&task_job);
@@ -144,7 +164,7 @@ impl Jobs {
     }
 
     /// Waits for a run slot, then hashes on a blocking thread with the shared pool.
-    async fn execute(&self, job: &Arc<Job>, path: PathBuf) -> Result<Report, ApiError> {
+    async fn execute(&self, job: &Arc<Job>, input: JobInput) -> Result<Report, ApiError> {
         let cancelled = || ApiError::Cancelled("The hash job was cancelled".to_string());
         let _slot = tokio::select! {
             slot = self.running.clone().acquire_owned() => {
@@ -162,10 +182,9 @@ impl Jobs {
         if let Some(size) = job.key.chunk_size {
             engine_job = engine_job.chunk_size(size);
         }
-        tokio::task::spawn_blocking(move || engine_job.hash_file(&path))
+        tokio::task::spawn_blocking(move || input.hash(&engine_job))
             .await
             .map_err(|e| ApiError::Internal(format!("hash task failed: {e}")))?
-            .map_err(from_engine)
     }
 
     fn forget(&self, job: &Arc<Job>) {

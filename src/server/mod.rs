@@ -12,6 +12,9 @@
 //!   many jobs run and wait, shares identical concurrent requests, and cancels a job once no
 //!   request waits for it any more.
 //! - Store calls are synchronous and short; they run on tokio's blocking threads.
+//! - Backup storages are "Local" (a directory) or, with the cargo feature `ceph`, "Ceph"
+//!   (a pool of RBD images hashed in place, module `ceph`). The contract is the same
+//!   either way; a build without the feature answers Ceph calls with SYS.1006 UNIMPLEMENTED.
 //! - Logins back off per account after repeated failures ([`LoginLimits`]); TLS (rustls) is
 //!   served when [`ServerConfig::tls`] holds a certificate and key.
 
@@ -19,6 +22,9 @@ mod accounts;
 mod auth;
 mod backup_storage;
 mod calculate;
+#[cfg(feature = "ceph")]
+mod ceph;
+mod ceph_mons;
 mod config;
 mod context;
 mod error;
@@ -32,6 +38,6 @@ mod run;
 pub mod serve;
 mod validate;
 
-pub use config::{LoginLimits, ServerConfig, TlsIdentity};
+pub use config::{LoginLimits, ServerConfig, TlsIdentity, DEFAULT_CEPH_TIMEOUT};
 pub use error::ApiError;
 pub use run::run;

@@ -47,6 +47,8 @@ pub async fn run(
         jobs: jobs.clone(),
         session_timeout_ms: i64::try_from(config.session_timeout.as_millis()).unwrap_or(i64::MAX),
         logins: LoginLimiter::new(config.login_limits),
+        #[cfg(feature = "ceph")]
+        ceph: Arc::new(super::ceph::Clusters::new(config.ceph_timeout)),
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();

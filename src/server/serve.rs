@@ -46,6 +46,11 @@ pub struct ServeArgs {
         requires = "tls_key"
     )]
     pub tls_cert: Option<PathBuf>,
+    /// How long to wait for a Ceph cluster before failing a request (connecting, and each
+    /// request to a monitor or OSD), e.g. "10s"; whole seconds. Ceph needs the `ceph` feature.
+    #[arg(long, env = "IMGHASH_CEPH_TIMEOUT", default_value = "10s", value_name = "DURATION",
+        value_parser = humantime::parse_duration)]
+    pub ceph_timeout: std::time::Duration,
     /// The private key (PEM) of --tls-cert.
     #[arg(
         long,
@@ -80,12 +85,19 @@ impl ServeArgs {
             self.hash_threads != Some(0),
             "--hash-threads must be at least 1"
         );
+        anyhow::ensure!(
+            self.ceph_timeout.as_secs() >= 1 && self.ceph_timeout.subsec_nanos() == 0,
+            "--ceph-timeout must be a whole number of seconds, at least 1s (librados counts in \
+             seconds), not {}",
+            humantime::format_duration(self.ceph_timeout)
+        );
         let mut config = ServerConfig::new(&self.data_dir);
         config.admin_password = self.admin_password.clone();
         config.hash_threads = self.hash_threads;
         config.max_jobs = self.max_jobs;
         config.max_queued = self.max_queued;
         config.tls = tls;
+        config.ceph_timeout = self.ceph_timeout;
         Ok(config)
     }
 }

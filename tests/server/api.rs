@@ -305,29 +305,14 @@ async fn the_stream_sends_progress_then_the_same_response_as_the_unary_call() {
     let inside = std::path::Path::new(&storage.url).join("random.raw");
     make_random(&inside, 1 << 20);
     let image = server.add_image(&session, &inside, "raw").await.unwrap();
-    let mut events = server
-        .images()
-        .calculate_image_hash_stream(authed(
-            &session,
-            hash_request(&image.uuid, &storage.uuid, "md5"),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut last = None;
-    while let Some(event) = events.next().await {
-        last = event.unwrap().event;
-    }
-    match last {
-        Some(calculate_image_hash_event::Event::Result(response)) => {
-            assert!(response.success);
-            assert_eq!(
-                response.hash.unwrap().value,
-                reference_digest("md5sum", &inside)
-            );
-        }
-        other => panic!("the last event is the result, not {other:?}"),
-    }
+    let response = server
+        .calculate_streaming(&session, &image.uuid, &storage.uuid, "md5")
+        .await;
+    assert!(response.success);
+    assert_eq!(
+        response.hash.unwrap().value,
+        reference_digest("md5sum", &inside)
+    );
     server.stop().await;
 }
 

@@ -300,3 +300,59 @@ async fn a_deleted_or_truncated_image_file_is_sys_1016() {
     assert_zstack_error(result, Code::Unavailable, "SYS.1016");
     server.stop().await;
 }
+
+/// Without the `ceph` feature the contract is the same, and Ceph calls say why they cannot
+/// work; ceph:// urls on a Local storage are a bad request either way.
+#[cfg(not(feature = "ceph"))]
+#[tokio::test]
+async fn a_build_without_ceph_answers_ceph_calls_with_sys_1006_unimplemented() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let session = server.login().await;
+    let before = server.inventory_dump();
+    let status = assert_zstack_error(
+        server
+            .storages()
+            .add_ceph_backup_storage(authed(
+                &session,
+                AddCephBackupStorageRequest {
+                    name: "ceph".into(),
+                    pool_name: "zs-images".into(),
+                    mon_urls: vec!["127.0.0.1:6789".into()],
+                    ..Default::default()
+                },
+            ))
+            .await,
+        Code::Unimplemented,
+        "SYS.1006",
+    );
+    assert!(
+        status.message().contains("without Ceph support")
+            && status.message().contains("--features ceph"),
+        "{status:?}"
+    );
+    let local = server.default_storage(&session).await;
+    let status = assert_zstack_error(
+        server
+            .images()
+            .add_image(authed(
+                &session,
+                AddImageRequest {
+                    name: "rbd".into(),
+                    url: "ceph://zs-images/disk".into(),
+                    format: "raw".into(),
+                    backup_storage_uuids: vec![local.uuid],
+                    ..Default::default()
+                },
+            ))
+            .await,
+        Code::InvalidArgument,
+        "SYS.1007",
+    );
+    assert!(
+        status.message().contains("only a Ceph backup storage"),
+        "{status:?}"
+    );
+    assert_eq!(server.inventory_dump(), before, "nothing recorded");
+    server.stop().await;
+}

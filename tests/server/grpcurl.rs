@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::harness::*;
 
 /// Runs grpcurl; returns (success, stdout + stderr).
-async fn grpcurl(args: Vec<String>) -> (bool, String) {
+pub(crate) async fn grpcurl(args: Vec<String>) -> (bool, String) {
     tokio::task::spawn_blocking(move || {
         let output = Command::new("grpcurl")
             .args(&args)
@@ -30,7 +30,7 @@ async fn grpcurl(args: Vec<String>) -> (bool, String) {
     .unwrap()
 }
 
-fn call(addr: &str, session: Option<&str>, method: &str, body: &Value) -> Vec<String> {
+pub(crate) fn call(addr: &str, session: Option<&str>, method: &str, body: &Value) -> Vec<String> {
     let mut args = vec!["-plaintext".to_string()];
     if let Some(session) = session {
         args.push("-H".into());
@@ -43,6 +43,31 @@ fn call(addr: &str, session: Option<&str>, method: &str, body: &Value) -> Vec<St
         method.to_string(),
     ]);
     args
+}
+
+/// CalculateImageHash through grpcurl with the body of ZStack's REST example (MD5);
+/// returns the parsed response after checking that the call succeeded.
+pub(crate) async fn calculate_md5_like_zstack(
+    addr: &str,
+    session: &str,
+    image: &str,
+    storage: &str,
+) -> Value {
+    let body = json!({
+        "uuid": image,
+        "calculateImageHash": {"backupStorageUuid": storage, "algorithm": "MD5"},
+        "systemTags": [],
+        "userTags": [],
+    });
+    let (ok, out) = grpcurl(call(
+        addr,
+        Some(session),
+        "zstack.v1.ImageService/CalculateImageHash",
+        &body,
+    ))
+    .await;
+    assert!(ok, "{out}");
+    serde_json::from_str(&out).unwrap()
 }
 
 #[tokio::test]
@@ -126,22 +151,7 @@ async fn grpcurl_lists_describes_checks_health_logs_in_and_hashes_like_md5sum() 
     let added: Value = serde_json::from_str(&out).unwrap();
     let image = added["inventory"]["uuid"].as_str().unwrap().to_string();
 
-    // The body of ZStack's REST example.
-    let body = json!({
-        "uuid": image,
-        "calculateImageHash": {"backupStorageUuid": storage, "algorithm": "MD5"},
-        "systemTags": [],
-        "userTags": [],
-    });
-    let (ok, out) = grpcurl(call(
-        &addr,
-        Some(&session),
-        "zstack.v1.ImageService/CalculateImageHash",
-        &body,
-    ))
-    .await;
-    assert!(ok, "{out}");
-    let response: Value = serde_json::from_str(&out).unwrap();
+    let response = calculate_md5_like_zstack(&addr, &session, &image, &storage).await;
     assert_eq!(response["success"], json!(true));
     assert_eq!(
         response["inventory"]["md5Sum"].as_str().unwrap(),

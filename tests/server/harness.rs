@@ -195,6 +195,31 @@ impl TestServer {
             .expect("an inventory")
     }
 
+    /// CalculateImageHashStream to its end; returns the final result event.
+    pub async fn calculate_streaming(
+        &self,
+        session: &str,
+        image: &str,
+        storage: &str,
+        algorithm: &str,
+    ) -> CalculateImageHashResponse {
+        use tokio_stream::StreamExt as _;
+        let mut events = self
+            .images()
+            .calculate_image_hash_stream(authed(session, hash_request(image, storage, algorithm)))
+            .await
+            .expect("CalculateImageHashStream")
+            .into_inner();
+        let mut last = None;
+        while let Some(event) = events.next().await {
+            last = event.expect("a stream event").event;
+        }
+        match last {
+            Some(calculate_image_hash_event::Event::Result(response)) => response,
+            other => panic!("the last event is the result, not {other:?}"),
+        }
+    }
+
     /// Stops the server gracefully and waits until it has.
     pub async fn stop(mut self) {
         self.shutdown().await;
@@ -308,6 +333,12 @@ pub fn inventory_dump(db: &Path) -> Vec<String> {
             "*",
             "image_uuid, backup_storage_uuid, algorithm, chunk_size",
         ),
+        ("ceph_backup_storage", "*", "uuid"),
+        (
+            "ceph_backup_storage_mon",
+            "*",
+            "backup_storage_uuid, position",
+        ),
         ("account", "*", "uuid"),
         (
             "session",
@@ -355,11 +386,16 @@ pub fn dir_listing(dir: &Path) -> Vec<String> {
 pub fn reference_digest(tool: &str, path: &Path) -> String {
     let out = Command::new(tool).arg(path).output().expect(tool);
     assert!(out.status.success(), "{tool} failed");
-    String::from_utf8(out.stdout)
+    first_field(out.stdout)
+}
+
+/// The first whitespace-separated field of a checksum tool's output: the digest.
+pub fn first_field(stdout: Vec<u8>) -> String {
+    String::from_utf8(stdout)
         .unwrap()
         .split_whitespace()
         .next()
-        .unwrap()
+        .expect("the tool printed a digest")
         .to_string()
 }
 

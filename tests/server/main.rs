@@ -4,6 +4,8 @@
 
 mod api;
 mod bad_input;
+#[cfg(feature = "ceph")]
+mod ceph;
 mod errors;
 mod faults;
 mod grpcurl;

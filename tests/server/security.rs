@@ -120,6 +120,7 @@ fn serve_args(listen: &str) -> ServeArgs {
         allow_insecure_listen: false,
         tls_cert: None,
         tls_key: None,
+        ceph_timeout: imghash::server::DEFAULT_CEPH_TIMEOUT,
     }
 }
 

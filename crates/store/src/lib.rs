@@ -6,6 +6,8 @@
 //! One table per ZStack resource, with ZStack's field names in snake case (see `schema.rs`):
 //!
 //! ```text
+//! ceph_backup_storage ─< ceph_backup_storage_mon     (CASCADE; a Ceph storage's settings)
+//!       │ CASCADE
 //! backup_storage ─┐ RESTRICT
 //!                 ├─< image_backup_storage_ref >─ CASCADE ─ image
 //!                 │        │ CASCADE
@@ -61,7 +63,7 @@ mod store;
 
 pub use error::{Result, StoreError};
 pub use query::{Condition, Op};
-pub use records::{Account, BackupStorage, HashRecord, Image, ImageRef, Session};
+pub use records::{Account, BackupStorage, CephSettings, HashRecord, Image, ImageRef, Session};
 pub use schema::SCHEMA_VERSION;
 pub use store::Store;
 

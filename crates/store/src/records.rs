@@ -33,6 +33,24 @@ pub struct BackupStorage {
     pub last_op_date: i64,
 }
 
+/// How to reach the cluster of a "Ceph" backup storage, and its pool.
+///
+/// Kept apart from [`BackupStorage`] (its own table) because only Ceph storages have it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CephSettings {
+    /// The RADOS pool holding the storage's RBD images.
+    pub pool_name: String,
+    /// Monitor addresses as given ("127.0.0.1:6789", "[v2:…:3300,v1:…:6789]"), in order;
+    /// empty when they come from `conf_path`.
+    pub mons: Vec<String>,
+    /// A ceph.conf to read before applying `mons` and `keyring`.
+    pub conf_path: Option<String>,
+    /// The client id: "admin" for client.admin.
+    pub client_id: String,
+    /// A keyring file, overriding the one `conf_path` names.
+    pub keyring: Option<String>,
+}
+
 /// An image: a disk template, ISO or data volume template.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Image {

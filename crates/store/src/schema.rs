@@ -105,6 +105,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX session_account ON session (account_uuid);
     CREATE INDEX session_expired_date ON session (expired_date);
     "#,
+    // 2: the settings of "Ceph" backup storages (ZStack's CephBackupStorageVO and
+    // CephBackupStorageMonVO). A row here exists exactly for a storage of type "Ceph" and
+    // goes with it.
+    r#"
+    CREATE TABLE ceph_backup_storage (
+        uuid       TEXT NOT NULL PRIMARY KEY REFERENCES backup_storage (uuid) ON DELETE CASCADE,
+        pool_name  TEXT NOT NULL,
+        -- a ceph.conf to read; NULL when the monitors and keyring are given directly
+        conf_path  TEXT,
+        client_id  TEXT NOT NULL,
+        keyring    TEXT
+    ) STRICT;
+
+    -- One row per monitor address as the user gave it, in the order given.
+    CREATE TABLE ceph_backup_storage_mon (
+        backup_storage_uuid TEXT    NOT NULL
+            REFERENCES ceph_backup_storage (uuid) ON DELETE CASCADE,
+        position            INTEGER NOT NULL,
+        mon_addr            TEXT    NOT NULL,
+        PRIMARY KEY (backup_storage_uuid, position)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes: the number of migrations.
@@ -141,5 +163,36 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migrated> {
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
         version += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_file_upgrades_keeping_its_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO backup_storage VALUES ('u', 'n', '', 'Local', '/srv', 'Enabled', \
+             'Connected', 0, 0, 1, 1)",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(migrate(&mut conn).unwrap(), Migrated::Current));
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM backup_storage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1);
+        let ceph: i64 = conn
+            .query_row("SELECT count(*) FROM ceph_backup_storage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ceph, 0);
     }
 }

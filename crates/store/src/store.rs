@@ -93,28 +93,67 @@ impl Store {
 
     /// Adds a backup storage. [`StoreError::Duplicate`] if its uuid or name is taken.
     pub fn add_backup_storage(&self, bs: &BackupStorage) -> Result<()> {
-        self.conn()
-            .execute(
-                &format!(
-                    "INSERT INTO backup_storage ({BACKUP_STORAGE_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                ),
-                params![
-                    bs.uuid,
-                    bs.name,
-                    bs.description,
-                    bs.storage_type,
-                    bs.url,
-                    bs.state,
-                    bs.status,
-                    bs.total_capacity,
-                    bs.available_capacity,
-                    bs.create_date,
-                    bs.last_op_date,
-                ],
-            )
-            .map_err(|e| map_unique(e, "backup storage", &bs.uuid, Some(&bs.name)))?;
+        insert_backup_storage(&self.conn(), bs)
+    }
+
+    /// Adds a "Ceph" backup storage with its settings in one transaction: both or neither.
+    /// [`StoreError::Duplicate`] if its uuid or name is taken.
+    pub fn add_ceph_backup_storage(&self, bs: &BackupStorage, ceph: &CephSettings) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        insert_backup_storage(&tx, bs)?;
+        tx.execute(
+            "INSERT INTO ceph_backup_storage (uuid, pool_name, conf_path, client_id, keyring) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                bs.uuid,
+                ceph.pool_name,
+                ceph.conf_path,
+                ceph.client_id,
+                ceph.keyring
+            ],
+        )?;
+        for (position, mon) in ceph.mons.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO ceph_backup_storage_mon (backup_storage_uuid, position, mon_addr) \
+                 VALUES (?1, ?2, ?3)",
+                params![bs.uuid, position as i64, mon],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
+    }
+
+    /// The Ceph settings of the backup storage with this uuid; `None` if it does not exist or
+    /// is not a Ceph storage.
+    pub fn ceph_settings(&self, uuid: &str) -> Result<Option<CephSettings>> {
+        let conn = self.conn();
+        let Some(mut settings) = conn
+            .prepare_cached(
+                "SELECT pool_name, conf_path, client_id, keyring FROM ceph_backup_storage \
+                 WHERE uuid = ?1",
+            )?
+            .query_row([uuid], |r| {
+                Ok(CephSettings {
+                    pool_name: r.get("pool_name")?,
+                    mons: Vec::new(),
+                    conf_path: r.get("conf_path")?,
+                    client_id: r.get("client_id")?,
+                    keyring: r.get("keyring")?,
+                })
+            })
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut stmt = conn.prepare_cached(
+            "SELECT mon_addr FROM ceph_backup_storage_mon WHERE backup_storage_uuid = ?1 \
+             ORDER BY position",
+        )?;
+        settings.mons = stmt
+            .query_map([uuid], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(settings))
     }
 
     /// The backup storage with this uuid, if any.
@@ -604,6 +643,30 @@ impl Store {
             .conn()
             .execute("DELETE FROM session WHERE expired_date <= ?1", [now_ms])?)
     }
+}
+
+fn insert_backup_storage(conn: &Connection, bs: &BackupStorage) -> Result<()> {
+    conn.execute(
+        &format!(
+            "INSERT INTO backup_storage ({BACKUP_STORAGE_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
+        params![
+            bs.uuid,
+            bs.name,
+            bs.description,
+            bs.storage_type,
+            bs.url,
+            bs.state,
+            bs.status,
+            bs.total_capacity,
+            bs.available_capacity,
+            bs.create_date,
+            bs.last_op_date,
+        ],
+    )
+    .map_err(|e| map_unique(e, "backup storage", &bs.uuid, Some(&bs.name)))?;
+    Ok(())
 }
 
 fn not_found(kind: &'static str, uuid: &str) -> StoreError {

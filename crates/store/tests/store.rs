@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use imghash_store::{
-    new_uuid, Account, BackupStorage, Condition, HashRecord, Image, ImageRef, Op, Session, Store,
-    StoreError, SCHEMA_VERSION,
+    new_uuid, Account, BackupStorage, CephSettings, Condition, HashRecord, Image, ImageRef, Op,
+    Session, Store, StoreError, SCHEMA_VERSION,
 };
 use tempfile::TempDir;
 
@@ -297,6 +297,110 @@ fn delete_backup_storage_in_use_deletes_nothing_and_counts_images() {
         f.store.delete_backup_storage(&bs.uuid),
         Err(StoreError::NotFound { .. })
     ));
+}
+
+// ---- Ceph backup storages ----
+
+fn ceph_storage(name: &str) -> (BackupStorage, CephSettings) {
+    let bs = BackupStorage {
+        storage_type: "Ceph".into(),
+        url: "ceph://zs-images".into(),
+        ..storage(name)
+    };
+    let settings = CephSettings {
+        pool_name: "zs-images".into(),
+        // Order matters to librados only for the first tried; keep it as given.
+        mons: vec![
+            "[v2:10.0.0.2:3300,v1:10.0.0.2:6789]".into(),
+            "10.0.0.1:6789".into(),
+        ],
+        conf_path: None,
+        client_id: "zstack".into(),
+        keyring: Some("/etc/ceph/ceph.client.zstack.keyring".into()),
+    };
+    (bs, settings)
+}
+
+#[test]
+fn ceph_backup_storage_settings_round_trip_with_mons_in_order() {
+    let f = fixture();
+    let (bs, settings) = ceph_storage("ceph");
+    f.store.add_ceph_backup_storage(&bs, &settings).unwrap();
+    assert_eq!(
+        f.store.get_backup_storage(&bs.uuid).unwrap(),
+        Some(bs.clone())
+    );
+    assert_eq!(f.store.ceph_settings(&bs.uuid).unwrap(), Some(settings));
+
+    let (conf_only, mut from_conf) = ceph_storage("ceph-conf");
+    from_conf.mons.clear();
+    from_conf.conf_path = Some("/etc/ceph/ceph.conf".into());
+    from_conf.keyring = None;
+    f.store
+        .add_ceph_backup_storage(&conf_only, &from_conf)
+        .unwrap();
+    assert_eq!(
+        f.store.ceph_settings(&conf_only.uuid).unwrap(),
+        Some(from_conf)
+    );
+    // Reopened from the file, too.
+    let again = Store::open(&f.path).unwrap();
+    assert_eq!(
+        again.ceph_settings(&bs.uuid).unwrap().unwrap().mons.len(),
+        2
+    );
+}
+
+#[test]
+fn ceph_settings_of_a_local_or_unknown_storage_are_none() {
+    let f = fixture();
+    let local = storage("local");
+    f.store.add_backup_storage(&local).unwrap();
+    assert_eq!(f.store.ceph_settings(&local.uuid).unwrap(), None);
+    assert_eq!(f.store.ceph_settings(&new_uuid()).unwrap(), None);
+}
+
+#[test]
+fn ceph_backup_storage_with_a_taken_name_writes_nothing() {
+    let f = fixture();
+    let (first, settings) = ceph_storage("ceph");
+    f.store.add_ceph_backup_storage(&first, &settings).unwrap();
+    let (second, settings) = ceph_storage("ceph");
+    let err = f
+        .store
+        .add_ceph_backup_storage(&second, &settings)
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Duplicate { field: "name", value, .. } if value == "ceph"),
+        "{err}"
+    );
+    assert_eq!(count(&f.path, "backup_storage"), 1);
+    assert_eq!(count(&f.path, "ceph_backup_storage"), 1);
+    assert_eq!(count(&f.path, "ceph_backup_storage_mon"), 2);
+}
+
+#[test]
+fn deleting_a_ceph_backup_storage_deletes_its_settings() {
+    let f = fixture();
+    let (bs, settings) = ceph_storage("ceph");
+    f.store.add_ceph_backup_storage(&bs, &settings).unwrap();
+    let img = image("on-ceph", T0);
+    let on_ceph = ImageRef {
+        install_path: "ceph://zs-images/on-ceph".into(),
+        ..image_ref(&img, &bs)
+    };
+    f.store.add_image(&img, &[on_ceph]).unwrap();
+    assert!(matches!(
+        f.store.delete_backup_storage(&bs.uuid),
+        Err(StoreError::InUse { images: 1, .. })
+    ));
+    assert!(f.store.ceph_settings(&bs.uuid).unwrap().is_some());
+
+    f.store.delete_image(&img.uuid).unwrap();
+    f.store.delete_backup_storage(&bs.uuid).unwrap();
+    assert_eq!(f.store.ceph_settings(&bs.uuid).unwrap(), None);
+    assert_eq!(count(&f.path, "ceph_backup_storage"), 0);
+    assert_eq!(count(&f.path, "ceph_backup_storage_mon"), 0);
 }
 
 // ---- images ----
