@@ -31,6 +31,17 @@ pub struct HashOptions {
 }
 
 impl HashOptions {
+    /// `job` with these options' threads: a pool of `--threads` (default one per core),
+    /// built only if some file of the run needs one (XXH* and MD5 alone never do) and then
+    /// shared by every file the job's clones hash.
+    pub fn configure(&self, job: HashJob) -> anyhow::Result<HashJob> {
+        Ok(match self.threads {
+            Some(0) => anyhow::bail!("--threads must be at least 1"),
+            Some(n) => job.threads(n),
+            None => job,
+        })
+    }
+
     /// One pool for every file of the run.
     pub fn pool(&self) -> anyhow::Result<Arc<rayon::ThreadPool>> {
         let mut builder =

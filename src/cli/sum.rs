@@ -39,7 +39,9 @@ pub struct SumArgs {
 /// Runs `imghash sum`; per-file errors are reported and counted, the rest go on.
 pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
     let algorithms = parse_algorithms(&args.algorithms)?;
-    let mut job = HashJob::new(algorithms.iter().copied()).pool(args.options.pool()?);
+    let mut job = args
+        .options
+        .configure(HashJob::new(algorithms.iter().copied()))?;
     if let Some(text) = &args.chunk_size {
         job = job.chunk_size(parse_chunk_size(text)?);
     }

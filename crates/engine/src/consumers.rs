@@ -19,25 +19,23 @@ use crate::pipeline::{feed_zeros, Block};
 use crate::stream::StreamHasher;
 use crate::Algorithm;
 
-/// Feeds every block to one sequential digest; returns the digest bytes.
+/// Feeds every block to one sequential digest; returns the digest bytes. BLAKE3 spreads
+/// large blocks over `pool`, which the job provides whenever BLAKE3 is requested.
 pub(crate) fn stream_digest(
     algorithm: Algorithm,
     blocks: Receiver<Arc<Block>>,
-    pool: &ThreadPool,
+    pool: Option<&ThreadPool>,
     cancel: &CancelToken,
 ) -> Vec<u8> {
     let mut hasher = StreamHasher::new(algorithm);
-    let uses_pool = hasher.uses_pool();
+    let pool = pool.filter(|_| hasher.uses_pool());
     for block in blocks {
         if cancel.is_cancelled() {
             continue; // drain, so the reader is never stuck on a full channel
         }
-        let mut feed = |data: &[u8]| {
-            if uses_pool {
-                pool.install(|| hasher.update(data));
-            } else {
-                hasher.update(data);
-            }
+        let mut feed = |data: &[u8]| match pool {
+            Some(pool) => pool.install(|| hasher.update(data)),
+            None => hasher.update(data),
         };
         match block.bytes() {
             Some(data) => feed(data),

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc::sync_channel;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rayon::ThreadPool;
@@ -14,7 +14,7 @@ use crate::consumers::{chunked_digest, stream_digest, ChunkedDigest};
 use crate::control::{CancelToken, Progress};
 use crate::error::{Error, Result};
 use crate::parallel::UnitPlan;
-use crate::pipeline::{feed_zeros, BufferPool, Input, ReadPlan};
+use crate::pipeline::{feed_zeros, Block, BufferPool, Input, ReadPlan};
 use crate::size::{KIB, MAX_CHUNK_SIZE, MIB};
 use crate::source::{FileSource, Source};
 use crate::stream::StreamHasher;
@@ -94,8 +94,10 @@ impl Report {
 /// Where the hashing threads come from.
 #[derive(Clone)]
 enum Threads {
-    /// A pool of this many threads, built for the job.
-    Count(usize),
+    /// A pool of this many threads, built when a run first needs one (most never do: only
+    /// BLAKE3 and the parallel mode use it, and starting idle workers measured ~4 ms of
+    /// CPU) and then shared by the job's clones, so a run over many files builds one.
+    Count(usize, Arc<OnceLock<Arc<ThreadPool>>>),
     /// The caller's pool.
     Pool(Arc<ThreadPool>),
 }
@@ -141,7 +143,10 @@ impl HashJob {
         HashJob {
             algorithms: unique,
             chunk_size: None,
-            threads: Threads::Count(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            threads: Threads::Count(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                Arc::default(),
+            ),
             block_size: None,
             detect_holes: true,
             progress: Progress::new(),
@@ -158,9 +163,10 @@ impl HashJob {
         self
     }
 
-    /// Hash on a new pool of `n` threads (at least 1).
+    /// Hash on a new pool of `n` threads (at least 1), built when first needed and shared
+    /// by this job's clones.
     pub fn threads(mut self, n: usize) -> HashJob {
-        self.threads = Threads::Count(n.max(1));
+        self.threads = Threads::Count(n.max(1), Arc::default());
         self
     }
 
@@ -284,32 +290,45 @@ impl HashJob {
     fn thread_pool(&self) -> Result<Arc<ThreadPool>> {
         match &self.threads {
             Threads::Pool(pool) => Ok(pool.clone()),
-            Threads::Count(n) => rayon::ThreadPoolBuilder::new()
-                .num_threads(*n)
-                .thread_name(|i| format!("imghash-hash-{i}"))
-                .build()
-                .map(Arc::new)
-                .map_err(|e| Error::ThreadPool(e.to_string())),
+            Threads::Count(n, built) => {
+                if let Some(pool) = built.get() {
+                    return Ok(pool.clone());
+                }
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(*n)
+                    .thread_name(|i| format!("imghash-hash-{i}"))
+                    .build()
+                    .map_err(|e| Error::ThreadPool(e.to_string()))?;
+                // A clone running at the same time may have won: use its pool.
+                Ok(built.get_or_init(|| Arc::new(pool)).clone())
+            }
         }
     }
 
     fn run(&self, input: Input<'_>) -> Result<Report> {
         self.validate()?;
         let started = Instant::now();
-        let pool = self.thread_pool()?;
         let read_size = self.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
         let unit = match &input {
             Input::Source(source) => self.parallel_unit(source.len()),
             Input::Stream(_) => None,
         };
+        // Only the parallel mode and BLAKE3 use the pool, so only they build one; `pool` is
+        // therefore `Some` whenever `unit` is.
+        let pool = if unit.is_some() || self.algorithms.contains(&Algorithm::Blake3) {
+            Some(self.thread_pool()?)
+        } else {
+            None
+        };
+        let pool = pool.as_deref();
         let in_chunks = |algorithm| self.hashed_in_chunks(algorithm, unit.is_some());
         let chunked: Vec<ChunkedDigest> = self
             .algorithms
             .iter()
             .filter_map(|&a| Some(ChunkedDigest::new(a, in_chunks(a)?, self.on_chunk.clone())))
             .collect();
-        let (bytes, streamed) = match (input, unit) {
-            (Input::Source(source), Some(unit)) => {
+        let (bytes, streamed) = match (input, unit, pool) {
+            (Input::Source(source), Some(unit), Some(pool)) => {
                 let plan = UnitPlan {
                     unit,
                     read_size,
@@ -317,10 +336,13 @@ impl HashJob {
                     progress: &self.progress,
                     cancel: &self.cancel,
                 };
-                (plan.run(source, &chunked, &pool), Vec::new())
+                (plan.run(source, &chunked, pool), Vec::new())
             }
-            (input, _) if self.hashes_inline() => self.run_inline(input, &pool, read_size),
-            (input, _) => self.run_pipeline(input, &chunked, &pool, read_size),
+            (Input::Source(source), ..) if self.splits_reading(source.len(), read_size) => {
+                self.run_split_read(source, read_size)
+            }
+            (input, ..) if self.hashes_inline() => self.run_inline(input, pool, read_size),
+            (input, ..) => self.run_pipeline(input, &chunked, pool, read_size),
         };
         let bytes = bytes?;
         if self.cancel.is_cancelled() {
@@ -362,11 +384,84 @@ impl HashJob {
         )
     }
 
-    /// Reads and hashes on the calling thread (BLAKE3 still spreads each block over the pool).
+    /// True for a lone XXH digest of a source of several blocks, with a second core to
+    /// spare: the kernel's copy from the page cache costs more than XXH hashing, so sharing
+    /// the reading between two cores pays where handing every block over would not.
+    fn splits_reading(&self, len: u64, block_size: usize) -> bool {
+        let threads = match &self.threads {
+            Threads::Count(n, _) => *n,
+            Threads::Pool(pool) => pool.current_num_threads(),
+        };
+        threads >= 2
+            && len >= 4 * block_size as u64
+            && matches!(
+                self.algorithms[..],
+                [Algorithm::Xxh64 | Algorithm::Xxh3 | Algorithm::Xxh128]
+            )
+    }
+
+    /// Two readers take alternate blocks; the calling thread hashes its own block and then
+    /// its partner's, so every block is hashed in order while each core copies half.
+    fn run_split_read(
+        &self,
+        source: &dyn Source,
+        block_size: usize,
+    ) -> (Result<u64>, Vec<Vec<u8>>) {
+        let plan = ReadPlan {
+            // One block each being read, one being hashed, one waiting in the channel.
+            pool: BufferPool::new(block_size, 4),
+            detect_holes: self.detect_holes,
+            progress: self.progress.clone(),
+            cancel: self.cancel.clone(),
+        };
+        let mut hasher = StreamHasher::new(self.algorithms[0]);
+        let mut feed = |block: &Block| match block.bytes() {
+            Some(data) => hasher.update(data),
+            None => feed_zeros(block.len as u64, |zeros| hasher.update(zeros)),
+        };
+        self.progress.start(Some(source.len()));
+        let read = std::thread::scope(|scope| {
+            let (partner_blocks, from_partner) = sync_channel::<Result<Arc<Block>>>(1);
+            let plan = &plan;
+            scope.spawn(move || {
+                let outcome = plan
+                    .read_every_nth(source, 1, 2, |block| partner_blocks.send(Ok(block)).is_ok());
+                if let Err(e) = outcome {
+                    let _ = partner_blocks.send(Err(e));
+                }
+            });
+            let mut partner_error = None;
+            let read = plan.read_every_nth(source, 0, 2, |block| {
+                feed(&block);
+                match from_partner.recv() {
+                    Ok(Ok(next)) => {
+                        feed(&next);
+                        true
+                    }
+                    Ok(Err(e)) => {
+                        partner_error = Some(e);
+                        false
+                    }
+                    // The partner has sent its last block.
+                    Err(_) => true,
+                }
+            });
+            // Dropping the receiver stops a partner still reading after our error.
+            drop(from_partner);
+            match partner_error {
+                Some(e) => Err(e),
+                None => read,
+            }
+        });
+        (read, vec![hasher.finish()])
+    }
+
+    /// Reads and hashes on the calling thread (BLAKE3 still spreads each block over the pool,
+    /// which `run` provides whenever BLAKE3 is requested).
     fn run_inline(
         &self,
         input: Input<'_>,
-        pool: &ThreadPool,
+        pool: Option<&ThreadPool>,
         block_size: usize,
     ) -> (Result<u64>, Vec<Vec<u8>>) {
         let plan = ReadPlan {
@@ -376,13 +471,10 @@ impl HashJob {
             cancel: self.cancel.clone(),
         };
         let mut hasher = StreamHasher::new(self.algorithms[0]);
-        let uses_pool = hasher.uses_pool();
-        let mut feed = |data: &[u8]| {
-            if uses_pool {
-                pool.install(|| hasher.update(data));
-            } else {
-                hasher.update(data);
-            }
+        let pool = pool.filter(|_| hasher.uses_pool());
+        let mut feed = |data: &[u8]| match pool {
+            Some(pool) => pool.install(|| hasher.update(data)),
+            None => hasher.update(data),
         };
         let read = plan.run(input, |block| match block.bytes() {
             Some(data) => feed(data),
@@ -397,7 +489,7 @@ impl HashJob {
         &self,
         input: Input<'_>,
         chunked: &[ChunkedDigest],
-        pool: &ThreadPool,
+        pool: Option<&ThreadPool>,
         block_size: usize,
     ) -> (Result<u64>, Vec<Vec<u8>>) {
         let buffers = (BUFFER_BUDGET / block_size as u64).max(4) as usize;

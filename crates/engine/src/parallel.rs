@@ -17,7 +17,7 @@ use rayon::ThreadPool;
 use crate::consumers::{ChunkCursor, ChunkedDigest, Piece};
 use crate::control::{CancelToken, Progress};
 use crate::error::{Error, Result};
-use crate::pipeline::{check_unchanged, read_error, read_exact_at, DataMap};
+use crate::pipeline::{check_unchanged, read_error, read_exact_at, DataMap, ReadBuffer};
 use crate::source::Source;
 
 /// How a parallel run reads.
@@ -46,7 +46,7 @@ impl UnitPlan<'_> {
         pool.scope(|scope| {
             for _ in 0..pool.current_num_threads() {
                 scope.spawn(|_| {
-                    let mut buf = vec![0u8; self.read_size];
+                    let mut buf = ReadBuffer::new(self.read_size);
                     while !failed.load(Ordering::Relaxed) {
                         let unit = next_unit.fetch_add(1, Ordering::Relaxed);
                         if unit >= units {

@@ -280,9 +280,11 @@ fn cancelling_stops_a_job_early_with_a_distinct_error() {
 fn progress_reaches_the_total() {
     let dir = tempfile::tempdir().unwrap();
     let path = sparse_file(dir.path(), "p.img", 10 * MIB + 1, &[(MIB, 1000)]);
-    for algorithm in [Algorithm::Sha256, Algorithm::MerkleSha256] {
+    // One reader (SHA-256), the parallel mode (Merkle), two readers sharing the blocks (XXH3).
+    for algorithm in [Algorithm::Sha256, Algorithm::MerkleSha256, Algorithm::Xxh3] {
         let progress = Progress::new();
         HashJob::new([algorithm])
+            .threads(2)
             .progress(&progress)
             .hash_file(&path)
             .unwrap();
