@@ -14,7 +14,7 @@ use imghash::server::proto::*;
 use serde_json::{json, Value};
 use tonic::Code;
 
-use crate::grpcurl::{calculate_md5_like_zstack, call, grpcurl};
+use crate::grpcurl::{calculate_md5_like_zstack, call, grpcurl, log_in_as_admin};
 use crate::harness::*;
 
 const POOL: &str = "zs-images";
@@ -727,17 +727,7 @@ async fn ceph_grpcurl_adds_a_storage_and_an_image_and_hashes_like_md5sum() {
     make_random(&file, (2 << 20) + 3);
     let image = RbdImage::import("grpcurl", &file, &[]);
 
-    let login = json!({"accountName": "admin", "password": ADMIN_PASSWORD});
-    let (ok, out) = grpcurl(call(
-        &addr,
-        None,
-        "zstack.v1.AccountService/LogInByAccount",
-        &login,
-    ))
-    .await;
-    assert!(ok, "{out}");
-    let session: Value = serde_json::from_str(&out).unwrap();
-    let session = session["inventory"]["uuid"].as_str().unwrap().to_string();
+    let session = log_in_as_admin(&addr).await;
 
     let (mons, keyring) = mons_and_keyring();
     let add = json!({

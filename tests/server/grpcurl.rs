@@ -45,6 +45,21 @@ pub(crate) fn call(addr: &str, session: Option<&str>, method: &str, body: &Value
     args
 }
 
+/// LogInByAccount as admin through grpcurl; returns the session uuid.
+pub(crate) async fn log_in_as_admin(addr: &str) -> String {
+    let login = json!({"accountName": "admin", "password": ADMIN_PASSWORD});
+    let (ok, out) = grpcurl(call(
+        addr,
+        None,
+        "zstack.v1.AccountService/LogInByAccount",
+        &login,
+    ))
+    .await;
+    assert!(ok, "{out}");
+    let session: Value = serde_json::from_str(&out).unwrap();
+    session["inventory"]["uuid"].as_str().unwrap().to_string()
+}
+
 /// CalculateImageHash through grpcurl with the body of ZStack's REST example (MD5);
 /// returns the parsed response after checking that the call succeeded.
 pub(crate) async fn calculate_md5_like_zstack(
@@ -103,17 +118,7 @@ async fn grpcurl_lists_describes_checks_health_logs_in_and_hashes_like_md5sum() 
     let (ok, out) = grpcurl(health).await;
     assert!(ok && out.contains("SERVING"), "{out}");
 
-    let login = json!({"accountName": "admin", "password": ADMIN_PASSWORD});
-    let (ok, out) = grpcurl(call(
-        &addr,
-        None,
-        "zstack.v1.AccountService/LogInByAccount",
-        &login,
-    ))
-    .await;
-    assert!(ok, "{out}");
-    let session: Value = serde_json::from_str(&out).unwrap();
-    let session = session["inventory"]["uuid"].as_str().unwrap().to_string();
+    let session = log_in_as_admin(&addr).await;
 
     let query = json!({"conditions": ["name=default"]});
     let (ok, out) = grpcurl(call(
