@@ -8,7 +8,7 @@ use imghash_engine::{Algorithm, HashJob};
 use serde_json::Value;
 
 fn vectors() -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vectors.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors.json");
     let text = std::fs::read_to_string(&path).expect("vectors.json");
     let doc: Value = serde_json::from_str(&text).expect("valid JSON");
     doc["cases"].as_array().expect("cases").clone()
