@@ -3,7 +3,7 @@
 //!
 //! A [`ChunkedDigest`] is the state one chunked construction shares across threads: a
 //! reorder buffer that hands chunk digests to the aggregator in chunk order. A
-//! [`ChunkCursor`] hashes a run of consecutive chunks; the pipeline uses one cursor for the
+//! [`ChunkCursor`] hashes a run of consecutive chunks; the hand-off uses one cursor for the
 //! whole input, the parallel mode one per unit of work.
 
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use rayon::ThreadPool;
 use crate::chunked::{zero_chunk_digest_is_shared, Aggregated, Aggregator, LeafHasher};
 use crate::control::CancelToken;
 use crate::job::{ChunkCallback, ChunkDigest};
-use crate::pipeline::{feed_zeros, Block};
+use crate::reader::{feed_zeros, Block};
 use crate::stream::StreamHasher;
 use crate::Algorithm;
 
