@@ -2,11 +2,11 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use imghash_engine::manifest::{self, Manifest};
-use imghash_engine::{parse_chunk_size, Algorithm, ChunkDigest, HashJob};
+use imghash_engine::{parse_chunk_size, Algorithm, ChunkDigest, HashJob, SinkError};
 
 use super::{HashOptions, EXIT_FAILURE};
 
@@ -81,20 +81,19 @@ fn manifest_of_file(
     chunk_size: u64,
     pool: Arc<rayon::ThreadPool>,
 ) -> anyhow::Result<Manifest> {
-    let chunks: Arc<Mutex<Vec<ChunkDigest>>> = Arc::default();
-    let sink = chunks.clone();
-    let mut job = HashJob::new([algorithm])
-        .pool(pool)
-        .on_chunk(Arc::new(move |_, chunk| {
-            sink.lock().expect("chunk list").push(chunk.clone())
-        }));
+    let mut job = HashJob::builder([algorithm]).pool(pool);
     if algorithm.has_selectable_chunk_size() {
         job = job.chunk_size(chunk_size);
     }
+    let mut chunks = Vec::new();
+    let mut keep = |_: Algorithm, chunk: &ChunkDigest| -> Result<(), SinkError> {
+        chunks.push(chunk.clone());
+        Ok(())
+    };
     let report = job
-        .hash_file(path)
+        .build()?
+        .hash_file_with(path, &mut keep)
         .with_context(|| format!("cannot hash {path}"))?;
-    let chunks = std::mem::take(&mut *chunks.lock().expect("chunk list"));
     Ok(Manifest {
         algorithm,
         chunk_size,

@@ -1,6 +1,6 @@
 //! `ceph://POOL/IMAGE[@SNAP]` inputs: RBD images hashed in place (cargo feature `ceph`).
 
-use imghash_engine::{HashJob, Report};
+use imghash_engine::{ChunkSink, HashJob, Report};
 
 /// How to reach the Ceph cluster for `ceph://` inputs.
 #[derive(clap::Args, Clone)]
@@ -21,9 +21,14 @@ pub fn is_rbd_address(name: &str) -> bool {
     name.starts_with("ceph://")
 }
 
-/// Hashes the RBD image `address` with `job`.
+/// Hashes the RBD image `address` with `job`, its chunk digests going to `sink`.
 #[cfg(feature = "ceph")]
-pub fn hash(job: &HashJob, address: &str, options: &CephOptions) -> anyhow::Result<Report> {
+pub fn hash(
+    job: &HashJob,
+    address: &str,
+    options: &CephOptions,
+    sink: &mut dyn ChunkSink,
+) -> anyhow::Result<Report> {
     use imghash_ceph::{Cluster, ClusterConfig, RbdSource, RbdSpec};
     let spec: RbdSpec = address.parse()?;
     let config = ClusterConfig {
@@ -34,12 +39,17 @@ pub fn hash(job: &HashJob, address: &str, options: &CephOptions) -> anyhow::Resu
     };
     let cluster = Cluster::connect(&config)?;
     let source = RbdSource::open(&cluster, &spec)?;
-    Ok(job.hash_source(&source)?)
+    Ok(job.hash_source_with(&source, sink)?)
 }
 
 /// Without the `ceph` feature there is no librados to read RBD images with.
 #[cfg(not(feature = "ceph"))]
-pub fn hash(_job: &HashJob, address: &str, _options: &CephOptions) -> anyhow::Result<Report> {
+pub fn hash(
+    _job: &HashJob,
+    address: &str,
+    _options: &CephOptions,
+    _sink: &mut dyn ChunkSink,
+) -> anyhow::Result<Report> {
     anyhow::bail!(
         "{address}: this imghash was built without Ceph support \
          (rebuild with `cargo build --release --features ceph`)"

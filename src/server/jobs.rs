@@ -175,13 +175,15 @@ impl Jobs {
         if job.cancel.is_cancelled() {
             return Err(cancelled());
         }
-        let mut engine_job = HashJob::new([job.key.algorithm])
-            .pool(self.pool.clone())
+        let mut settings = HashJob::builder([job.key.algorithm]).pool(self.pool.clone());
+        if let Some(size) = job.key.chunk_size {
+            settings = settings.chunk_size(size);
+        }
+        let engine_job = settings
+            .build()
+            .map_err(from_engine)?
             .progress(&job.progress)
             .cancel(&job.cancel);
-        if let Some(size) = job.key.chunk_size {
-            engine_job = engine_job.chunk_size(size);
-        }
         tokio::task::spawn_blocking(move || input.hash(&engine_job))
             .await
             .map_err(|e| ApiError::Internal(format!("hash task failed: {e}")))?

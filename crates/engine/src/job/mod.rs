@@ -1,16 +1,20 @@
 //! A hash job: which digests, how many threads, and the run that reads once for all of them.
 //!
-//! This module holds the job's settings and its results. How a job is carried out is split
+//! This module holds the job, its entry points and its results; [`builder`] checks its
+//! settings. How a job is carried out is split
 //! by concern: [`strategy`] chooses how to read and hash an input, [`run`] prepares and
 //! finishes a run, and each strategy's body has a module of its own ([`inline`],
 //! [`handoff`], [`split_read`], [`parallel`]).
 
+mod builder;
 mod handoff;
 mod inline;
 mod parallel;
 mod run;
 mod split_read;
 mod strategy;
+
+pub use builder::HashJobBuilder;
 
 use std::fmt;
 use std::io::Read;
@@ -22,10 +26,11 @@ use rayon::ThreadPool;
 
 use crate::chunked::render;
 use crate::control::{CancelToken, Progress};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::reader::Input;
+use crate::sink::{wanted_by, with_sink, ChunkRoute, ChunkSink};
 use crate::size::KIB;
-use crate::source::{FileSource, Source};
+use crate::source::{FileSource, SliceSource, Source};
 use crate::Algorithm;
 
 /// Read size: small enough that a buffer stays in L1/L2 between the copy and the hash,
@@ -34,23 +39,12 @@ use crate::Algorithm;
 /// buffers 64, 128 and 256 KiB measured within noise of each other.)
 pub const DEFAULT_BLOCK_SIZE: usize = 64 * KIB as usize;
 
-/// The digest of one chunk, for manifests: where it lies and its digest bytes (the leaf
-/// value the construction aggregates, e.g. `H(0x00 ‖ chunk)` for Merkle).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChunkDigest {
-    /// Byte offset of the chunk.
-    pub offset: u64,
-    /// Chunk length (the last chunk may be shorter).
-    pub len: u64,
-    /// The chunk's digest.
-    pub digest: Vec<u8>,
-}
-
-/// Called with every chunk digest of every chunked algorithm, in chunk order per algorithm.
-pub type ChunkCallback = Arc<dyn Fn(Algorithm, &ChunkDigest) + Send + Sync>;
-
 /// A finished checksum.
+///
+/// Fields are public to read; the type is `#[non_exhaustive]`, so that fields can be added
+/// without breaking callers.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Digest {
     /// What was computed.
     pub algorithm: Algorithm,
@@ -76,7 +70,11 @@ impl fmt::Display for Digest {
 }
 
 /// What a job produced.
+///
+/// Fields are public to read; the type is `#[non_exhaustive]`, so that fields can be added
+/// without breaking callers.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Report {
     /// One digest per requested algorithm, in request order.
     pub digests: Vec<Digest>,
@@ -115,12 +113,18 @@ enum Threads {
 ///
 /// ```
 /// use imghash_engine::{Algorithm, HashJob};
-/// let report = HashJob::new([Algorithm::Md5, Algorithm::MerkleSha256])
+/// let job = HashJob::builder([Algorithm::Md5, Algorithm::MerkleSha256])
 ///     .threads(2)
-///     .hash_reader(&mut &b"abc"[..])
-///     .unwrap();
+///     .build()?;
+/// let report = job.hash_reader(&mut &b"abc"[..])?;
 /// assert_eq!(report.digests[0].value(), "900150983cd24fb0d6963f7d28e17f72");
+/// # Ok::<(), imghash_engine::Error>(())
 /// ```
+///
+/// A job is made by [`HashJob::new`] or [`HashJob::builder`], which check every setting;
+/// it is cheap to clone, and its clones share the thread pool it builds on first need.
+/// Runs are blocking (`hash_*`) or in the background ([`start_file`](HashJob::start_file)
+/// and its siblings, which return a [`JobHandle`](crate::JobHandle)).
 #[derive(Clone)]
 pub struct HashJob {
     algorithms: Vec<Algorithm>,
@@ -129,101 +133,135 @@ pub struct HashJob {
     block_size: Option<usize>,
     detect_holes: bool,
     progress: Progress,
+    /// True once [`progress`](Self::progress) was called: background runs then count on
+    /// that counter rather than on one of their own.
+    progress_given: bool,
     cancel: CancelToken,
-    on_chunk: Option<ChunkCallback>,
+    /// Set only on the job of one run with a sink (see `run_with`).
+    chunks: Option<ChunkRoute>,
 }
 
 impl HashJob {
-    /// A job computing `algorithms` (duplicates are ignored), on as many threads as the
-    /// machine has cores, with each construction's default chunk size.
-    pub fn new(algorithms: impl IntoIterator<Item = Algorithm>) -> HashJob {
-        let mut unique = Vec::new();
-        for alg in algorithms {
-            if !unique.contains(&alg) {
-                unique.push(alg);
-            }
-        }
-        HashJob {
-            algorithms: unique,
-            chunk_size: None,
-            threads: Threads::Count(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-                Arc::default(),
-            ),
-            block_size: None,
-            detect_holes: true,
-            progress: Progress::new(),
-            cancel: CancelToken::new(),
-            on_chunk: None,
-        }
-    }
-
-    /// The chunk (part) size for every chunked construction that lets the caller choose
-    /// (see [`parse_chunk_size`](crate::parse_chunk_size)). Glacier's is fixed at 1 MiB:
-    /// asking it for another size is an error when the job runs.
-    pub fn chunk_size(mut self, size: u64) -> HashJob {
-        self.chunk_size = Some(size);
-        self
-    }
-
-    /// Hash on a new pool of `n` threads (at least 1), built when first needed and shared
-    /// by this job's clones.
-    pub fn threads(mut self, n: usize) -> HashJob {
-        self.threads = Threads::Count(n.max(1), Arc::default());
-        self
-    }
-
-    /// Hash on the caller's rayon pool (e.g. a server's dedicated hashing pool).
-    pub fn pool(mut self, pool: Arc<ThreadPool>) -> HashJob {
-        self.threads = Threads::Pool(pool);
-        self
-    }
-
-    /// The read size (default 256 KiB). Results never depend on it.
-    pub fn block_size(mut self, bytes: usize) -> HashJob {
-        self.block_size = Some(bytes.max(1));
-        self
-    }
-
-    /// Whether to ask the source where its holes are and skip reading them (default on).
-    /// Results never depend on it.
-    pub fn detect_holes(mut self, on: bool) -> HashJob {
-        self.detect_holes = on;
-        self
-    }
-
-    /// Report progress through this counter.
+    /// Report progress through this counter (each run restarts it; concurrent runs of one
+    /// job would share it: a [`JobHandle`](crate::JobHandle) has one of its own).
     pub fn progress(mut self, progress: &Progress) -> HashJob {
         self.progress = progress.clone();
+        self.progress_given = true;
         self
     }
 
-    /// Stop when this token is cancelled.
+    /// Stop every run of this job (and of its clones) when `token` is cancelled.
+    ///
+    /// A token stays cancelled: once it is, every run returns [`Error::Cancelled`] at
+    /// once. To stop a single run and keep the job, run it with [`start_file`] and
+    /// cancel its handle, or give the job a fresh token.
+    ///
+    /// [`start_file`]: HashJob::start_file
+    /// [`Error::Cancelled`]: crate::Error::Cancelled
     pub fn cancel(mut self, token: &CancelToken) -> HashJob {
         self.cancel = token.clone();
         self
     }
 
-    /// Receive every chunk digest (to write a manifest).
-    pub fn on_chunk(mut self, callback: ChunkCallback) -> HashJob {
-        self.on_chunk = Some(callback);
-        self
-    }
-
     /// Hashes the file (or block device) at `path`.
     pub fn hash_file(&self, path: impl AsRef<Path>) -> Result<Report> {
-        let source = FileSource::open(path)?;
-        self.hash_source(&source)
+        self.hash_file_with(path, &mut ())
     }
 
     /// Hashes any [`Source`].
     pub fn hash_source(&self, source: &dyn Source) -> Result<Report> {
-        self.run(Input::Source(source))
+        self.hash_source_with(source, &mut ())
     }
 
     /// Hashes a stream to its end (stdin, a pipe). Holes cannot be detected in a stream.
     pub fn hash_reader(&self, reader: &mut dyn Read) -> Result<Report> {
-        self.run(Input::Stream(reader))
+        self.hash_reader_with(reader, &mut ())
+    }
+
+    /// Hashes bytes in memory. Like a file, and unlike a stream, a slice is read at any
+    /// offset, so its chunked constructions are hashed in parallel.
+    ///
+    /// ```
+    /// use imghash_engine::{Algorithm, HashJob};
+    /// let report = HashJob::new([Algorithm::Md5])?.hash_slice(b"abc")?;
+    /// assert_eq!(report.digests[0].value(), "900150983cd24fb0d6963f7d28e17f72");
+    /// # Ok::<(), imghash_engine::Error>(())
+    /// ```
+    pub fn hash_slice(&self, data: &[u8]) -> Result<Report> {
+        self.hash_slice_with(data, &mut ())
+    }
+
+    /// [`hash_file`](Self::hash_file), handing every chunk digest to `sink` in order.
+    pub fn hash_file_with(
+        &self,
+        path: impl AsRef<Path>,
+        sink: &mut dyn ChunkSink,
+    ) -> Result<Report> {
+        let source = FileSource::open(path)?;
+        self.hash_source_with(&source, sink)
+    }
+
+    /// [`hash_source`](Self::hash_source), handing every chunk digest to `sink` in order.
+    pub fn hash_source_with(
+        &self,
+        source: &dyn Source,
+        sink: &mut dyn ChunkSink,
+    ) -> Result<Report> {
+        self.run_with(Input::Source(source), sink)
+    }
+
+    /// [`hash_reader`](Self::hash_reader), handing every chunk digest to `sink` in order.
+    pub fn hash_reader_with(
+        &self,
+        reader: &mut dyn Read,
+        sink: &mut dyn ChunkSink,
+    ) -> Result<Report> {
+        self.run_with(Input::Stream(reader), sink)
+    }
+
+    /// [`hash_slice`](Self::hash_slice), handing every chunk digest to `sink` in order.
+    pub fn hash_slice_with(&self, data: &[u8], sink: &mut dyn ChunkSink) -> Result<Report> {
+        self.hash_source_with(&SliceSource(data), sink)
+    }
+
+    /// The requested algorithms, in request order, without duplicates.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// A run with `sink`: on a job whose clone sends the wanted chunks to the sink's
+    /// thread and stops on a token of the run's own, which a failing sink cancels.
+    fn run_with(&self, input: Input<'_>, sink: &mut dyn ChunkSink) -> Result<Report> {
+        let wanted = wanted_by(sink, &self.algorithms);
+        if wanted.is_empty() {
+            return self.run(input);
+        }
+        let stop = self.cancel.child();
+        with_sink(sink, wanted, &stop, |chunks| {
+            let run = HashJob {
+                cancel: stop.clone(),
+                chunks: Some(chunks),
+                ..self.clone()
+            };
+            run.run(input)
+        })
+    }
+
+    /// The job a background run uses: a token of its own under the job's, and a progress
+    /// counter of its own unless the job was given one. Returns them too, for the handle.
+    pub(crate) fn for_run(&self) -> (HashJob, CancelToken, Progress) {
+        let cancel = self.cancel.child();
+        let progress = if self.progress_given {
+            self.progress.clone()
+        } else {
+            Progress::new()
+        };
+        let run = HashJob {
+            cancel: cancel.clone(),
+            progress: progress.clone(),
+            ..self.clone()
+        };
+        (run, cancel, progress)
     }
 
     /// The chunk size `algorithm` uses in this job; `None` for standard digests.
@@ -232,33 +270,6 @@ impl HashJob {
             Some(size) if algorithm.has_selectable_chunk_size() => Some(size),
             _ => algorithm.default_chunk_size(),
         }
-    }
-
-    fn validate(&self) -> Result<()> {
-        if self.algorithms.is_empty() {
-            return Err(Error::InvalidRequest("no algorithm requested".to_string()));
-        }
-        if let Some(size) = self.chunk_size {
-            let default = Algorithm::GlacierSha256.default_chunk_size();
-            if self.algorithms.contains(&Algorithm::GlacierSha256) && Some(size) != default {
-                return Err(Error::InvalidRequest(format!(
-                    "glacier-sha256 always uses 1MiB chunks; chunk size {} cannot apply",
-                    crate::format_size(size)
-                )));
-            }
-            if !self.algorithms.iter().any(|a| a.is_chunked()) {
-                return Err(Error::InvalidRequest(format!(
-                    "chunk size {} given, but none of {} is chunked",
-                    crate::format_size(size),
-                    self.algorithms
-                        .iter()
-                        .map(|a| a.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
-        Ok(())
     }
 
     /// Threads the job may use for hashing.

@@ -17,7 +17,6 @@ use super::{Digest, HashJob, Report, Threads, DEFAULT_BLOCK_SIZE};
 
 impl HashJob {
     pub(super) fn run(&self, input: Input<'_>) -> Result<Report> {
-        self.validate()?;
         let started = Instant::now();
         let read_size = self.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
         let len = match &input {
@@ -37,7 +36,13 @@ impl HashJob {
         let chunked: Vec<ChunkedDigest> = self
             .algorithms
             .iter()
-            .filter_map(|&a| Some(ChunkedDigest::new(a, in_chunks(a)?, self.on_chunk.clone())))
+            .filter_map(|&a| {
+                Some(ChunkedDigest::new(
+                    a,
+                    in_chunks(a)?,
+                    self.chunks.as_ref().and_then(|c| c.for_algorithm(a)),
+                ))
+            })
             .collect();
         let (bytes, streamed) = match (strategy, input, pool) {
             (Strategy::Parallel { unit }, Input::Source(source), Some(pool)) => (

@@ -103,7 +103,10 @@ mod tests {
 
     #[test]
     fn chunked_constructions_of_a_file_run_in_parallel_units_of_at_least_4_mib() {
-        let job = HashJob::new([Algorithm::MerkleSha256]).threads(2);
+        let job = HashJob::builder([Algorithm::MerkleSha256])
+            .threads(2)
+            .build()
+            .unwrap();
         let unit = match choose(&job, Some(GIB), BLOCK) {
             Strategy::Parallel { unit } => unit,
             other => panic!("expected the parallel mode, got {other:?}"),
@@ -117,23 +120,35 @@ mod tests {
 
     #[test]
     fn a_stream_is_never_read_in_parallel_units() {
-        let job = HashJob::new([Algorithm::MerkleSha256]).threads(2);
+        let job = HashJob::builder([Algorithm::MerkleSha256])
+            .threads(2)
+            .build()
+            .unwrap();
         assert_eq!(choose(&job, None, BLOCK), Strategy::Handoff);
     }
 
     #[test]
     fn a_lone_xxh_digest_splits_the_reading_only_with_two_threads_and_several_blocks() {
-        let two = HashJob::new([Algorithm::Xxh3]).threads(2);
+        let two = HashJob::builder([Algorithm::Xxh3])
+            .threads(2)
+            .build()
+            .unwrap();
         assert_eq!(choose(&two, Some(GIB), BLOCK), Strategy::SplitRead);
         assert_eq!(choose(&two, Some(BLOCK as u64), BLOCK), Strategy::Inline);
         assert_eq!(choose(&two, None, BLOCK), Strategy::Inline);
-        let one = HashJob::new([Algorithm::Xxh3]).threads(1);
+        let one = HashJob::builder([Algorithm::Xxh3])
+            .threads(1)
+            .build()
+            .unwrap();
         assert_eq!(choose(&one, Some(GIB), BLOCK), Strategy::Inline);
     }
 
     #[test]
     fn several_sequential_digests_are_handed_off() {
-        let job = HashJob::new([Algorithm::Md5, Algorithm::Sha256]).threads(2);
+        let job = HashJob::builder([Algorithm::Md5, Algorithm::Sha256])
+            .threads(2)
+            .build()
+            .unwrap();
         assert_eq!(choose(&job, Some(GIB), BLOCK), Strategy::Handoff);
     }
 }
