@@ -28,7 +28,11 @@ pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 /// value the construction aggregates, e.g. `H(0x00 ‖ chunk)` for Merkle).
 ///
 /// Fields are public to read; the type is `#[non_exhaustive]`, so outside this crate it is
-/// built with [`ChunkDigest::new`].
+/// built with [`ChunkDigest::new`] (and a field can be added without breaking callers):
+///
+/// ```compile_fail
+/// let chunk = imghash_engine::ChunkDigest { offset: 0, len: 1, digest: vec![0] };
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChunkDigest {

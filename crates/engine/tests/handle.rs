@@ -6,7 +6,6 @@
 use std::future::Future;
 use std::io::{self, Read};
 use std::path::Path;
-use std::process::Command;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -15,12 +14,8 @@ use std::time::Duration;
 
 use imghash_engine::{Algorithm, CancelToken, Error, HashJob, Progress, MIB};
 
-fn reference(tool: &str, path: &Path) -> String {
-    let out = Command::new(tool).arg(path).output().expect(tool);
-    assert!(out.status.success(), "{tool} failed");
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.split_whitespace().next().unwrap().to_string()
-}
+mod common;
+use common::tool_digest_of_file as reference;
 
 fn data_file(dir: &Path, name: &str, len: usize) -> std::path::PathBuf {
     let path = dir.join(name);

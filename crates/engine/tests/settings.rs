@@ -2,25 +2,12 @@
 //! before anything is read; nothing is clamped. And the small conveniences a library user
 //! reaches for first (`hash_slice`, the re-exported rayon).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use imghash_engine::{Algorithm, Error, HashJob, Setting, KIB, MIB};
 
-/// `tool` run on `data` through its standard input: the first word it prints.
-fn reference_of_bytes(tool: &str, data: &[u8]) -> String {
-    let mut child = Command::new(tool)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect(tool);
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{tool} failed");
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.split_whitespace().next().unwrap().to_string()
-}
+mod common;
+use common::tool_digest_of_bytes as reference_of_bytes;
 
 fn refused(result: Result<HashJob, Error>) -> (Setting, String, String) {
     match result {

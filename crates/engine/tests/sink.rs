@@ -4,25 +4,13 @@
 //! blkhash's chunk digest is SHA-256 of the chunk and the S3 ETag's is MD5 of the part, so
 //! `sha256sum` and `md5sum` of each chunk cut out of the file give the expected values.
 
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use imghash_engine::{Algorithm, ChunkDigest, Error, HashJob, Progress, SinkError, KIB, MIB};
 
-fn reference_of_bytes(tool: &str, data: &[u8]) -> String {
-    let mut child = Command::new(tool)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect(tool);
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{tool} failed");
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.split_whitespace().next().unwrap().to_string()
-}
+mod common;
+use common::tool_digest_of_bytes as reference_of_bytes;
 
 /// A sparse file with non-zero bytes in a few places, so that chunks differ.
 fn sparse_file(dir: &Path, len: u64, islands: &[u64]) -> std::path::PathBuf {

@@ -72,7 +72,15 @@ impl fmt::Display for Digest {
 /// What a job produced.
 ///
 /// Fields are public to read; the type is `#[non_exhaustive]`, so that fields can be added
-/// without breaking callers.
+/// without breaking callers: only the engine makes one.
+///
+/// ```compile_fail
+/// let report = imghash_engine::Report {
+///     digests: Vec::new(),
+///     bytes: 0,
+///     elapsed: std::time::Duration::ZERO,
+/// };
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Report {
