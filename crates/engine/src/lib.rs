@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod algorithm;
+mod calibrate;
 mod chunked;
 mod consumers;
 mod control;
@@ -37,6 +38,7 @@ mod reader;
 mod size;
 mod source;
 mod stream;
+pub mod tuning;
 
 pub use algorithm::Algorithm;
 pub use control::{CancelToken, Progress};

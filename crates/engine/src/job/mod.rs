@@ -5,6 +5,7 @@
 //! finishes a run, and each strategy's body has a module of its own ([`inline`],
 //! [`handoff`], [`split_read`], [`parallel`]).
 
+mod feed;
 mod handoff;
 mod inline;
 mod parallel;
@@ -20,12 +21,13 @@ use std::time::Duration;
 
 use rayon::ThreadPool;
 
-use crate::chunked::render;
+use crate::chunked::{base_algorithm, render};
 use crate::control::{CancelToken, Progress};
 use crate::error::{Error, Result};
 use crate::reader::Input;
 use crate::size::KIB;
 use crate::source::{FileSource, Source};
+use crate::tuning::{Choice, ReadStrategy};
 use crate::Algorithm;
 
 /// Read size: small enough that a buffer stays in L1/L2 between the copy and the hash,
@@ -128,6 +130,7 @@ pub struct HashJob {
     threads: Threads,
     block_size: Option<usize>,
     detect_holes: bool,
+    strategy: ReadStrategy,
     progress: Progress,
     cancel: CancelToken,
     on_chunk: Option<ChunkCallback>,
@@ -152,6 +155,7 @@ impl HashJob {
             ),
             block_size: None,
             detect_holes: true,
+            strategy: ReadStrategy::Auto,
             progress: Progress::new(),
             cancel: CancelToken::new(),
             on_chunk: None,
@@ -190,6 +194,41 @@ impl HashJob {
     pub fn detect_holes(mut self, on: bool) -> HashJob {
         self.detect_holes = on;
         self
+    }
+
+    /// How to read the input and feed the digests (default [`ReadStrategy::Auto`]: what
+    /// the engine measured fastest on this machine, see [`tuning`](crate::tuning)).
+    /// Results never depend on it; a strategy that cannot apply to a job's algorithms or
+    /// input (e.g. [`ReadStrategy::SplitRead`] on a stream) makes the run fail with
+    /// [`Error::InvalidRequest`].
+    pub fn read_strategy(mut self, strategy: ReadStrategy) -> HashJob {
+        self.strategy = strategy;
+        self
+    }
+
+    /// What this job would do with an input of `len` bytes (`None` for a stream): the read
+    /// strategy and each algorithm's digest core. Measures the machine first if no job
+    /// has yet (a few milliseconds, once per process).
+    ///
+    /// ```
+    /// use imghash_engine::{tuning::ReadStrategy, Algorithm, HashJob};
+    /// let job = HashJob::new([Algorithm::Md5]).read_strategy(ReadStrategy::Inline);
+    /// assert_eq!(job.choice(Some(1 << 30))?.strategy, ReadStrategy::Inline);
+    /// # Ok::<(), imghash_engine::Error>(())
+    /// ```
+    pub fn choice(&self, len: Option<u64>) -> Result<Choice> {
+        self.validate()?;
+        let read_size = self.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
+        let strategy = strategy::choose(self, len, read_size, crate::calibrate::strategy_times)?;
+        let core_of = |a: Algorithm| {
+            let digest = if a.is_chunked() { base_algorithm(a) } else { a };
+            crate::calibrate::fastest_core(digest)
+        };
+        let cores = self.algorithms.iter().map(|&a| (a, core_of(a))).collect();
+        Ok(Choice {
+            strategy: strategy.public(),
+            cores,
+        })
     }
 
     /// Report progress through this counter.
