@@ -112,6 +112,8 @@ pub enum Setting {
     Threads,
     /// [`block_size`](crate::HashJobBuilder::block_size).
     BlockSize,
+    /// [`read_strategy`](crate::HashJobBuilder::read_strategy).
+    ReadStrategy,
 }
 
 impl fmt::Display for Setting {
@@ -121,6 +123,7 @@ impl fmt::Display for Setting {
             Setting::ChunkSize => "chunk_size",
             Setting::Threads => "threads",
             Setting::BlockSize => "block_size",
+            Setting::ReadStrategy => "read_strategy",
         })
     }
 }

@@ -67,6 +67,7 @@
 #![deny(missing_docs)]
 
 mod algorithm;
+mod calibrate;
 mod chunked;
 mod consumers;
 mod control;
@@ -79,6 +80,7 @@ mod sink;
 mod size;
 mod source;
 mod stream;
+pub mod tuning;
 
 pub use algorithm::Algorithm;
 pub use control::{CancelToken, Progress};

@@ -8,6 +8,7 @@ use rayon::ThreadPool;
 use crate::control::{CancelToken, Progress};
 use crate::error::{Error, Result, Setting};
 use crate::size::{format_size, MAX_CHUNK_SIZE};
+use crate::tuning::ReadStrategy;
 use crate::Algorithm;
 
 use super::{HashJob, Threads};
@@ -41,6 +42,7 @@ pub struct HashJobBuilder {
     threads: ThreadsSetting,
     block_size: Option<usize>,
     detect_holes: bool,
+    strategy: ReadStrategy,
 }
 
 #[derive(Clone)]
@@ -77,6 +79,7 @@ impl HashJob {
             threads: ThreadsSetting::Default,
             block_size: None,
             detect_holes: true,
+            strategy: ReadStrategy::Auto,
         }
     }
 
@@ -84,6 +87,30 @@ impl HashJob {
     /// `HashJob::builder(algorithms).build()`. Fails only if `algorithms` is empty.
     pub fn new(algorithms: impl IntoIterator<Item = Algorithm>) -> Result<HashJob> {
         HashJob::builder(algorithms).build()
+    }
+}
+
+impl std::fmt::Debug for HashJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashJob")
+            .field("algorithms", &self.algorithms)
+            .field("chunk_size", &self.chunk_size)
+            .field("threads", &self.thread_count())
+            .field("block_size", &self.block_size)
+            .field("detect_holes", &self.detect_holes)
+            .field("read_strategy", &self.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HashJob {
+    /// This job reading with `strategy`, sharing its pool: for measuring strategies against
+    /// each other, where no setting changes but the strategy, and none can be refused.
+    pub(crate) fn with_read_strategy(&self, strategy: ReadStrategy) -> HashJob {
+        HashJob {
+            strategy,
+            ..self.clone()
+        }
     }
 }
 
@@ -127,6 +154,17 @@ impl HashJobBuilder {
         self
     }
 
+    /// How to read the input and feed the digests (default [`ReadStrategy::Auto`]: what
+    /// the engine measured fastest on this machine, see [`tuning`](crate::tuning)).
+    /// Results never depend on it. A strategy the algorithms cannot use
+    /// ([`ReadStrategy::Parallel`] with a digest that needs its bytes in order) is refused
+    /// by `build`; one the input cannot use ([`ReadStrategy::SplitRead`] on a stream) fails
+    /// that run with [`Error::InvalidRequest`].
+    pub fn read_strategy(mut self, strategy: ReadStrategy) -> HashJobBuilder {
+        self.strategy = strategy;
+        self
+    }
+
     /// Checks every setting and makes the job.
     pub fn build(&self) -> Result<HashJob> {
         self.check()?;
@@ -144,6 +182,7 @@ impl HashJobBuilder {
             threads,
             block_size: self.block_size,
             detect_holes: self.detect_holes,
+            strategy: self.strategy,
             progress: Progress::new(),
             progress_given: false,
             cancel: CancelToken::new(),
@@ -171,6 +210,13 @@ impl HashJobBuilder {
             if bytes == 0 || bytes as u64 > MAX_CHUNK_SIZE {
                 let reason = format!("must be from 1 byte to {}", format_size(MAX_CHUNK_SIZE));
                 return invalid(Setting::BlockSize, bytes.to_string(), reason);
+            }
+        }
+        let in_order = |a: &Algorithm| !a.is_chunked() && *a != Algorithm::Blake3;
+        if self.strategy == ReadStrategy::Parallel {
+            if let Some(sequential) = self.algorithms.iter().find(|a| in_order(a)) {
+                let reason = format!("{sequential} needs its bytes in order");
+                return invalid(Setting::ReadStrategy, self.strategy.to_string(), reason);
             }
         }
         if let Some(size) = self.chunk_size {

@@ -28,7 +28,7 @@ impl HashJob {
     ) -> (Result<u64>, Vec<Vec<u8>>) {
         let buffers = (BUFFER_BUDGET / block_size as u64).max(4) as usize;
         let plan = ReadPlan {
-            pool: BufferPool::new(block_size, buffers),
+            pool: BufferPool::batched(block_size, buffers),
             detect_holes: self.detect_holes,
             progress: self.progress.clone(),
             cancel: self.cancel.clone(),

@@ -7,6 +7,7 @@
 //! [`handoff`], [`split_read`], [`parallel`]).
 
 mod builder;
+mod feed;
 mod handoff;
 mod inline;
 mod parallel;
@@ -24,13 +25,14 @@ use std::time::Duration;
 
 use rayon::ThreadPool;
 
-use crate::chunked::render;
+use crate::chunked::{base_algorithm, render};
 use crate::control::{CancelToken, Progress};
 use crate::error::Result;
 use crate::reader::Input;
 use crate::sink::{wanted_by, with_sink, ChunkRoute, ChunkSink};
 use crate::size::KIB;
 use crate::source::{FileSource, SliceSource, Source};
+use crate::tuning::{Choice, ReadStrategy};
 use crate::Algorithm;
 
 /// Read size: small enough that a buffer stays in L1/L2 between the copy and the hash,
@@ -140,6 +142,7 @@ pub struct HashJob {
     threads: Threads,
     block_size: Option<usize>,
     detect_holes: bool,
+    strategy: ReadStrategy,
     progress: Progress,
     /// True once [`progress`](Self::progress) was called: background runs then count on
     /// that counter rather than on one of their own.
@@ -150,6 +153,32 @@ pub struct HashJob {
 }
 
 impl HashJob {
+    /// What this job would do with an input of `len` bytes (`None` for a stream): the read
+    /// strategy and each algorithm's digest core. Measures the machine first if no job
+    /// has yet (a few milliseconds, once per process).
+    ///
+    /// ```
+    /// use imghash_engine::{tuning::ReadStrategy, Algorithm, HashJob};
+    /// let job = HashJob::builder([Algorithm::Md5])
+    ///     .read_strategy(ReadStrategy::Inline)
+    ///     .build()?;
+    /// assert_eq!(job.choice(Some(1 << 30))?.strategy, ReadStrategy::Inline);
+    /// # Ok::<(), imghash_engine::Error>(())
+    /// ```
+    pub fn choice(&self, len: Option<u64>) -> Result<Choice> {
+        let read_size = self.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
+        let strategy = strategy::choose(self, len, read_size, crate::calibrate::strategy_times)?;
+        let core_of = |a: Algorithm| {
+            let digest = if a.is_chunked() { base_algorithm(a) } else { a };
+            crate::calibrate::fastest_core(digest)
+        };
+        let cores = self.algorithms.iter().map(|&a| (a, core_of(a))).collect();
+        Ok(Choice {
+            strategy: strategy.public(),
+            cores,
+        })
+    }
+
     /// Report progress through this counter (each run restarts it; concurrent runs of one
     /// job would share it: a [`JobHandle`](crate::JobHandle) has one of its own).
     pub fn progress(mut self, progress: &Progress) -> HashJob {

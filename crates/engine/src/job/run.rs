@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::reader::Input;
 use crate::Algorithm;
 
+use super::feed::OneThreadDigests;
 use super::strategy::{choose, Strategy};
 use super::{Digest, HashJob, Report, Threads, DEFAULT_BLOCK_SIZE};
 
@@ -23,7 +24,7 @@ impl HashJob {
             Input::Source(source) => Some(source.len()),
             Input::Stream(_) => None,
         };
-        let strategy = choose(self, len, read_size);
+        let strategy = choose(self, len, read_size, crate::calibrate::strategy_times)?;
         let parallel = matches!(strategy, Strategy::Parallel { .. });
         // Only the parallel mode and BLAKE3 use the pool, so only they build one.
         let pool = if parallel || self.algorithms.contains(&Algorithm::Blake3) {
@@ -44,15 +45,19 @@ impl HashJob {
                 ))
             })
             .collect();
+        let streamed: Vec<Algorithm> = (self.algorithms.iter().copied())
+            .filter(|&a| in_chunks(a).is_none())
+            .collect();
+        let one_thread = || OneThreadDigests::new(&streamed, &chunked, pool);
         let (bytes, streamed) = match (strategy, input, pool) {
             (Strategy::Parallel { unit }, Input::Source(source), Some(pool)) => (
                 self.run_parallel(source, unit, read_size, &chunked, pool),
                 Vec::new(),
             ),
             (Strategy::SplitRead, Input::Source(source), _) => {
-                self.run_split_read(source, read_size)
+                self.run_split_read(source, one_thread(), read_size)
             }
-            (Strategy::Inline, input, _) => self.run_inline(input, pool, read_size),
+            (Strategy::Inline, input, _) => self.run_inline(input, one_thread(), read_size),
             // `choose` gives streams neither the parallel nor the split-read strategy.
             (_, input, _) => self.run_handoff(input, &chunked, pool, read_size),
         };

@@ -5,10 +5,10 @@ use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::reader::{feed_zeros, Block, BufferPool, ReadPlan};
+use crate::reader::{Block, BufferPool, ReadPlan};
 use crate::source::Source;
-use crate::stream::StreamHasher;
 
+use super::feed::OneThreadDigests;
 use super::HashJob;
 
 impl HashJob {
@@ -17,6 +17,7 @@ impl HashJob {
     pub(super) fn run_split_read(
         &self,
         source: &dyn Source,
+        digests: OneThreadDigests<'_>,
         block_size: usize,
     ) -> (Result<u64>, Vec<Vec<u8>>) {
         let plan = ReadPlan {
@@ -26,11 +27,8 @@ impl HashJob {
             progress: self.progress.clone(),
             cancel: self.cancel.clone(),
         };
-        let mut hasher = StreamHasher::new(self.algorithms[0]);
-        let mut feed = |block: &Block| match block.bytes() {
-            Some(data) => hasher.update(data),
-            None => feed_zeros(block.len as u64, |zeros| hasher.update(zeros)),
-        };
+        let mut digests = digests;
+        let mut feed = |block: &Block| digests.feed(block);
         self.progress.start(Some(source.len()));
         let read = std::thread::scope(|scope| {
             let (partner_blocks, from_partner) = sync_channel::<Result<Arc<Block>>>(1);
@@ -65,6 +63,6 @@ impl HashJob {
                 None => read,
             }
         });
-        (read, vec![hasher.finish()])
+        (read, digests.finish())
     }
 }
