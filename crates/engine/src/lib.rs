@@ -44,7 +44,7 @@ pub use algorithm::Algorithm;
 pub use control::{CancelToken, Progress};
 pub use error::{Error, Result};
 pub use job::{ChunkCallback, ChunkDigest, Digest, HashJob, Report, DEFAULT_BLOCK_SIZE};
-pub use size::{format_size, parse_chunk_size, GIB, KIB, MAX_CHUNK_SIZE, MIB};
+pub use size::{format_size, parse_chunk_size, GIB, KIB, MAX_CHUNK_SIZE, MIB, MIN_CHUNK_SIZE};
 pub use source::{FileSource, Source};
 
 /// Lower-case hex of `bytes`, as checksum tools print digests.

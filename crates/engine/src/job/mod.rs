@@ -26,7 +26,7 @@ use crate::control::{CancelToken, Progress};
 use crate::error::{Error, Result};
 use crate::reader::Input;
 use crate::size::KIB;
-use crate::source::{FileSource, Source};
+use crate::source::{FileInput, Source};
 use crate::tuning::{Choice, ReadStrategy};
 use crate::Algorithm;
 
@@ -249,10 +249,19 @@ impl HashJob {
         self
     }
 
-    /// Hashes the file (or block device) at `path`.
+    /// Hashes the file at `path` as `md5sum` would: regular files and block devices
+    /// positionally, skipping holes; fifos, character devices and kernel pseudo-files
+    /// (whose size is not their length) as streams to their end (`/dev/zero` ends only
+    /// when cancelled).
     pub fn hash_file(&self, path: impl AsRef<Path>) -> Result<Report> {
-        let source = FileSource::open(path)?;
-        self.hash_source(&source)
+        match FileInput::open(path.as_ref())? {
+            FileInput::Positional(source) if !source.is_empty() => self.hash_source(&source),
+            input => {
+                let mut stream = input.into_stream();
+                let report = self.hash_reader(&mut stream.file);
+                report.map_err(|e| stream.name_read_error(e))
+            }
+        }
     }
 
     /// Hashes any [`Source`].
