@@ -1,7 +1,9 @@
 //! `imghash sum`: print checksums in the formats of the reference tools.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -32,8 +34,8 @@ pub struct SumArgs {
     pub tag: bool,
     #[command(flatten)]
     pub options: HashOptions,
-    /// Files to hash; `-` or none reads standard input.
-    pub files: Vec<String>,
+    /// Files to hash; `-` or none reads standard input. Any bytes make a name, as in md5sum.
+    pub files: Vec<OsString>,
 }
 
 /// Runs `imghash sum`; per-file errors are reported and counted, the rest go on.
@@ -47,7 +49,7 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
     }
     let tagged = args.tag || algorithms.len() > 1;
     let files = if args.files.is_empty() {
-        vec!["-".to_string()]
+        vec![OsString::from("-")]
     } else {
         args.files.clone()
     };
@@ -68,7 +70,7 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
         match hash_one(&job, name, &args.options) {
             Ok(report) => {
                 for digest in &report.digests {
-                    writeln!(stdout, "{}", format_line(digest, name, tagged))?;
+                    stdout.write_all(&format_line(digest, name.as_bytes(), tagged))?;
                 }
                 stdout.flush()?;
             }
@@ -78,7 +80,7 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
                 if let Some(imghash_engine::Error::InvalidRequest(_)) = err.downcast_ref() {
                     return Err(err);
                 }
-                eprintln!("imghash: {name}: {err:#}");
+                eprintln!("imghash: {}: {err:#}", name.to_string_lossy());
                 failures += 1;
             }
         }
@@ -95,7 +97,7 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
 fn write_with_manifest(
     job: &HashJob,
     algorithm: Algorithm,
-    name: &str,
+    name: &OsStr,
     path: &Path,
     tagged: bool,
     options: &HashOptions,
@@ -136,14 +138,14 @@ fn write_with_manifest(
         Ok(report) => report,
         Err(err) => {
             let _ = std::fs::remove_file(&partial);
-            eprintln!("imghash: {name}: {err:#}");
+            eprintln!("imghash: {}: {err:#}", name.to_string_lossy());
             return Ok(ExitCode::from(EXIT_FAILURE));
         }
     };
     std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
     let mut stdout = std::io::stdout().lock();
     for digest in &report.digests {
-        writeln!(stdout, "{}", format_line(digest, name, tagged))?;
+        stdout.write_all(&format_line(digest, name.as_bytes(), tagged))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -153,17 +155,27 @@ struct ManifestState {
     error: Option<std::io::Error>,
 }
 
-/// One output line: `<value>  <name>` as md5sum prints it, or `TAG (<name>) = <value>`.
-pub fn format_line(digest: &Digest, name: &str, tagged: bool) -> String {
+/// One output line, newline included: `<value>  <name>` as md5sum prints it, or
+/// `TAG (<name>) = <value>`. The name's bytes are kept as they are (escaped as coreutils
+/// does), so a name that is not UTF-8 comes out as md5sum writes it.
+pub fn format_line(digest: &Digest, name: &[u8], tagged: bool) -> Vec<u8> {
     let (escaped, name) = escape_name(name);
-    let prefix = if escaped { "\\" } else { "" };
-    if tagged {
-        format!(
-            "{prefix}{} ({name}) = {}",
-            tag(digest.algorithm, digest.chunk_size),
-            digest.value()
-        )
-    } else {
-        format!("{prefix}{}  {name}", digest.value())
+    let mut line = Vec::with_capacity(name.len() + 160);
+    if escaped {
+        line.push(b'\\');
     }
+    if tagged {
+        let tag = tag(digest.algorithm, digest.chunk_size);
+        line.extend_from_slice(tag.as_bytes());
+        line.extend_from_slice(b" (");
+        line.extend_from_slice(&name);
+        line.extend_from_slice(b") = ");
+        line.extend_from_slice(digest.value().as_bytes());
+    } else {
+        line.extend_from_slice(digest.value().as_bytes());
+        line.extend_from_slice(b"  ");
+        line.extend_from_slice(&name);
+    }
+    line.push(b'\n');
+    line
 }
