@@ -7,13 +7,15 @@
 //! XXH3. All candidates are computed in the same single read and the line matches if one
 //! of them does; `-a` pins the algorithm instead.
 
-use std::io::{BufRead, BufReader, Read};
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use imghash_engine::{parse_chunk_size, Algorithm, HashJob};
 
-use super::{hash_one, parse_algorithms, unescape_name, HashOptions, EXIT_FAILURE};
+use super::{escape_name, hash_one, parse_algorithms, unescape_name, HashOptions, EXIT_FAILURE};
 
 /// Arguments of `imghash check`.
 #[derive(clap::Args)]
@@ -30,7 +32,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub options: HashOptions,
     /// Checksum lists; `-` or none reads standard input.
-    pub lists: Vec<String>,
+    pub lists: Vec<OsString>,
 }
 
 /// One line of a checksum list.
@@ -39,7 +41,8 @@ struct Entry {
     /// Algorithms the value may be of, with their chunk sizes.
     candidates: Vec<(Algorithm, Option<u64>)>,
     expected: String,
-    name: String,
+    /// The file name's bytes, unescaped: lists may name files in any encoding.
+    name: Vec<u8>,
 }
 
 /// What untagged lines are, when `-a` says.
@@ -66,20 +69,22 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     let pool = args.options.pool()?;
     let lists = if args.lists.is_empty() {
-        vec!["-".to_string()]
+        vec![OsString::from("-")]
     } else {
         args.lists.clone()
     };
     let mut tally = Tally::default();
     for list in &lists {
+        let shown = list.to_string_lossy();
         let reader: Box<dyn Read> = if list == "-" {
             Box::new(std::io::stdin())
         } else {
-            Box::new(std::fs::File::open(list).with_context(|| format!("cannot open {list}"))?)
+            Box::new(std::fs::File::open(list).with_context(|| format!("cannot open {shown}"))?)
         };
-        for line in BufReader::new(reader).lines() {
-            let line = line.with_context(|| format!("cannot read {list}"))?;
-            if line.trim().is_empty() || line.starts_with('#') {
+        // Lines are bytes: a list may name files that are not UTF-8.
+        for line in BufReader::new(reader).split(b'\n') {
+            let line = line.with_context(|| format!("cannot read {shown}"))?;
+            if line.iter().all(u8::is_ascii_whitespace) || line.starts_with(b"#") {
                 continue;
             }
             let Some(entry) = parse_line(&line, pinned.as_ref()) else {
@@ -111,10 +116,11 @@ fn verify(
             job = job.chunk_size(size);
         }
     }
+    let name = OsStr::from_bytes(&entry.name);
     let outcome = job
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|job| hash_one(&job, &entry.name, &args.options));
+        .and_then(|job| hash_one(&job, name, &args.options));
     match outcome {
         Ok(report) => {
             let matched = report.digests.iter().any(|d| {
@@ -124,37 +130,55 @@ fn verify(
             });
             if matched {
                 if !args.quiet {
-                    println!("{}: OK", entry.name);
+                    print_result(&entry.name, "OK");
                 }
             } else {
                 tally.mismatched += 1;
-                println!("{}: FAILED", entry.name);
+                print_result(&entry.name, "FAILED");
             }
         }
         Err(err) => {
             tally.unreadable += 1;
-            eprintln!("imghash: {}: {err:#}", entry.name);
-            println!("{}: FAILED open or read", entry.name);
+            eprintln!("imghash: {}: {err:#}", name.to_string_lossy());
+            print_result(&entry.name, "FAILED open or read");
         }
     }
+}
+
+/// Prints `<name>: <outcome>` as `md5sum -c` (coreutils 9.1) does: the name's bytes as
+/// they are, escaped (with a leading backslash) only if it holds a newline.
+fn print_result(name: &[u8], outcome: &str) {
+    let mut line = Vec::with_capacity(name.len() + outcome.len() + 4);
+    if name.contains(&b'\n') {
+        line.push(b'\\');
+        line.extend_from_slice(&escape_name(name).1);
+    } else {
+        line.extend_from_slice(name);
+    }
+    line.extend_from_slice(b": ");
+    line.extend_from_slice(outcome.as_bytes());
+    line.push(b'\n');
+    // Like println!, a closed stdout is not worth more than the verdict already counted.
+    let _ = std::io::stdout().lock().write_all(&line);
 }
 
 fn is_hex(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Parses one list line, tagged or untagged; `None` if it is neither.
-fn parse_line(line: &str, pinned: Option<&Pinned>) -> Option<Entry> {
-    let line = line.strip_suffix('\r').unwrap_or(line);
-    let (escaped, line) = match line.strip_prefix('\\') {
+/// Parses one list line (its bytes, without the newline), tagged or untagged; `None` if
+/// it is neither. Everything but the name must be ASCII; the name may be any bytes.
+fn parse_line(line: &[u8], pinned: Option<&Pinned>) -> Option<Entry> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let (escaped, line) = match line.strip_prefix(b"\\") {
         Some(rest) => (true, rest),
         None => (false, line),
     };
-    let unescape = |name: &str| {
+    let unescape = |name: &[u8]| {
         if escaped {
             unescape_name(name)
         } else {
-            name.to_string()
+            name.to_vec()
         }
     };
     if let Some(entry) = parse_tagged(line) {
@@ -164,8 +188,11 @@ fn parse_line(line: &str, pinned: Option<&Pinned>) -> Option<Entry> {
         });
     }
     // GNU: "<value> <mode><name>", mode ' ' (text) or '*' (binary).
-    let (value, rest) = line.split_once(' ')?;
-    let name = rest.strip_prefix([' ', '*'])?;
+    let (value, rest) = split_once(line, b" ")?;
+    let value = std::str::from_utf8(value).ok()?;
+    let name = rest
+        .strip_prefix(b" ")
+        .or_else(|| rest.strip_prefix(b"*"))?;
     if name.is_empty() {
         return None;
     }
@@ -203,9 +230,13 @@ fn untagged_candidates(len: usize) -> Option<&'static [Algorithm]> {
 }
 
 /// BSD format: `TAG (<name>) = <value>`, TAG optionally `ALG/<chunk size>`.
-fn parse_tagged(line: &str) -> Option<Entry> {
-    let (tag, rest) = line.split_once(" (")?;
-    let (name, value) = rest.rsplit_once(") = ")?;
+fn parse_tagged(line: &[u8]) -> Option<Entry> {
+    let (tag, rest) = split_once(line, b" (")?;
+    let (name, value) = rsplit_once(rest, b") = ")?;
+    let (tag, value) = (
+        std::str::from_utf8(tag).ok()?,
+        std::str::from_utf8(value).ok()?,
+    );
     let (algorithm, chunk_size) = match tag.split_once('/') {
         Some((alg, size)) => (
             alg.parse::<Algorithm>().ok()?,
@@ -219,8 +250,22 @@ fn parse_tagged(line: &str) -> Option<Entry> {
     Some(Entry {
         candidates: vec![(algorithm, chunk_size)],
         expected: value.trim().to_string(),
-        name: name.to_string(),
+        name: name.to_vec(),
     })
+}
+
+/// `text` split around the first `separator`.
+fn split_once<'a>(text: &'a [u8], separator: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let at = text.windows(separator.len()).position(|w| w == separator)?;
+    Some((&text[..at], &text[at + separator.len()..]))
+}
+
+/// `text` split around the last `separator`.
+fn rsplit_once<'a>(text: &'a [u8], separator: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let at = text
+        .windows(separator.len())
+        .rposition(|w| w == separator)?;
+    Some((&text[..at], &text[at + separator.len()..]))
 }
 
 /// Counts for the closing warnings and the exit status.
@@ -280,30 +325,30 @@ mod tests {
 
     #[test]
     fn gnu_lines_guess_candidates_from_length() {
-        let md5 = parse_line("900150983cd24fb0d6963f7d28e17f72  a b.txt", None).unwrap();
+        let md5 = parse_line(b"900150983cd24fb0d6963f7d28e17f72  a b.txt", None).unwrap();
         assert_eq!(
             md5.candidates,
             vec![(Algorithm::Md5, None), (Algorithm::Xxh128, None)]
         );
-        assert_eq!(md5.name, "a b.txt");
-        let binary = parse_line("44bc2cf5ad770999 *x.img", None).unwrap();
-        assert_eq!(binary.name, "x.img");
+        assert_eq!(md5.name, b"a b.txt");
+        let binary = parse_line(b"44bc2cf5ad770999 *x.img", None).unwrap();
+        assert_eq!(binary.name, b"x.img");
         assert_eq!(binary.candidates[0].0, Algorithm::Xxh64);
     }
 
     #[test]
     fn tagged_lines_carry_algorithm_and_chunk_size() {
-        let e = parse_line("MERKLE-SHA256/1MiB (disk.img) = ab", None).unwrap();
+        let e = parse_line(b"MERKLE-SHA256/1MiB (disk.img) = ab", None).unwrap();
         assert_eq!(e.candidates, vec![(Algorithm::MerkleSha256, Some(1 << 20))]);
-        let e = parse_line("XXH3 (a (1).txt) = 78af5f94892f3950", None).unwrap();
-        assert_eq!(e.name, "a (1).txt");
+        let e = parse_line(b"XXH3 (a (1).txt) = 78af5f94892f3950", None).unwrap();
+        assert_eq!(e.name, b"a (1).txt");
         assert_eq!(e.candidates, vec![(Algorithm::Xxh3, None)]);
     }
 
     #[test]
     fn escaped_names_are_unescaped() {
-        let e = parse_line("\\d41d8cd98f00b204e9800998ecf8427e  new\\nline", None).unwrap();
-        assert_eq!(e.name, "new\nline");
+        let e = parse_line(b"\\d41d8cd98f00b204e9800998ecf8427e  new\\nline", None).unwrap();
+        assert_eq!(e.name, b"new\nline");
     }
 
     #[test]
@@ -315,14 +360,14 @@ mod tests {
             "MD4 (x) = 00",
             "d41d8cd98f00b204e9800998ecf8427e  ",
         ] {
-            assert_eq!(parse_line(bad, None), None, "{bad}");
+            assert_eq!(parse_line(bad.as_bytes(), None), None, "{bad}");
         }
     }
 
     proptest::proptest! {
         #[test]
         fn parse_line_never_panics(line in "\\PC*") {
-            let _ = parse_line(&line, None);
+            let _ = parse_line(line.as_bytes(), None);
         }
 
         #[test]
@@ -332,9 +377,9 @@ mod tests {
             binary in proptest::bool::ANY,
         ) {
             let mode = if binary { '*' } else { ' ' };
-            let entry = parse_line(&format!("{digest} {mode}{name}"), None).unwrap();
+            let entry = parse_line(format!("{digest} {mode}{name}").as_bytes(), None).unwrap();
             proptest::prop_assert_eq!(entry.expected, digest);
-            proptest::prop_assert_eq!(entry.name, name);
+            proptest::prop_assert_eq!(entry.name, name.as_bytes());
             proptest::prop_assert_eq!(entry.candidates.len(), 2);
         }
     }

@@ -6,6 +6,7 @@ mod progress;
 mod rbd;
 pub mod sum;
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -68,58 +69,66 @@ pub fn parse_algorithms(names: &[String]) -> anyhow::Result<Vec<Algorithm>> {
     Ok(algorithms)
 }
 
-/// Hashes `name` (`-` = stdin) with `job`, showing progress if wanted.
-pub fn hash_one(job: &HashJob, name: &str, options: &HashOptions) -> anyhow::Result<Report> {
+/// Hashes `name` (`-` = stdin) with `job`, showing progress if wanted. Names are bytes,
+/// as on the command line and in checksum lists: any file name works, UTF-8 or not.
+pub fn hash_one(job: &HashJob, name: &OsStr, options: &HashOptions) -> anyhow::Result<Report> {
     hash_one_with(job, name, options, &mut ())
 }
 
 /// [`hash_one`], handing the chunk digests to `sink` as they are made.
 pub fn hash_one_with(
     job: &HashJob,
-    name: &str,
+    name: &OsStr,
     options: &HashOptions,
     sink: &mut dyn ChunkSink,
 ) -> anyhow::Result<Report> {
     let progress = imghash_engine::Progress::new();
     let job = job.clone().progress(&progress);
-    let _bar = progress::ProgressDisplay::start(name, &progress, options.progress);
+    let shown = name.to_string_lossy();
+    let _bar = progress::ProgressDisplay::start(&shown, &progress, options.progress);
     if name == "-" {
         let mut stdin = std::io::stdin().lock();
         Ok(job.hash_reader_with(&mut stdin, sink)?)
-    } else if rbd::is_rbd_address(name) {
-        rbd::hash(&job, name, &options.ceph, sink)
+    } else if let Some(address) = name.to_str().filter(|n| rbd::is_rbd_address(n)) {
+        rbd::hash(&job, address, &options.ceph, sink)
     } else {
         Ok(job.hash_file_with(Path::new(name), sink)?)
     }
 }
 
-/// Escapes a file name the way coreutils does in checksum lines: a name holding a
-/// backslash or newline gets `\\`/`\n` escapes and the line a leading backslash.
-pub fn escape_name(name: &str) -> (bool, String) {
-    if !name.contains(['\\', '\n', '\r']) {
-        return (false, name.to_string());
+/// Escapes a file name the way coreutils (9.1) does in checksum lines: a name holding a
+/// backslash, newline or carriage return gets `\\`/`\n`/`\r` escapes and the line a
+/// leading backslash. Other bytes, UTF-8 or not, are written as they are.
+pub fn escape_name(name: &[u8]) -> (bool, Vec<u8>) {
+    if !name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r')) {
+        return (false, name.to_vec());
     }
-    let escaped = name
-        .replace('\\', "\\\\")
-        .replace('\n', "\\n")
-        .replace('\r', "\\r");
+    let mut escaped = Vec::with_capacity(name.len() + 2);
+    for &byte in name {
+        match byte {
+            b'\\' => escaped.extend_from_slice(b"\\\\"),
+            b'\n' => escaped.extend_from_slice(b"\\n"),
+            b'\r' => escaped.extend_from_slice(b"\\r"),
+            other => escaped.push(other),
+        }
+    }
     (true, escaped)
 }
 
 /// The inverse of [`escape_name`].
-pub fn unescape_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut chars = name.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
+pub fn unescape_name(name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len());
+    let mut bytes = name.iter();
+    while let Some(&byte) = bytes.next() {
+        if byte != b'\\' {
+            out.push(byte);
             continue;
         }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
+        match bytes.next() {
+            Some(b'n') => out.push(b'\n'),
+            Some(b'r') => out.push(b'\r'),
+            Some(&other) => out.push(other),
+            None => out.push(b'\\'),
         }
     }
     out

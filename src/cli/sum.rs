@@ -1,7 +1,9 @@
 //! `imghash sum`: print checksums in the formats of the reference tools.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -33,8 +35,8 @@ pub struct SumArgs {
     pub tag: bool,
     #[command(flatten)]
     pub options: HashOptions,
-    /// Files to hash; `-` or none reads standard input.
-    pub files: Vec<String>,
+    /// Files to hash; `-` or none reads standard input. Any bytes make a name, as in md5sum.
+    pub files: Vec<OsString>,
 }
 
 /// Runs `imghash sum`; per-file errors are reported and counted, the rest go on.
@@ -51,7 +53,7 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
     let job = job.build()?;
     let tagged = args.tag || algorithms.len() > 1;
     let files = if args.files.is_empty() {
-        vec!["-".to_string()]
+        vec![OsString::from("-")]
     } else {
         args.files.clone()
     };
@@ -72,12 +74,12 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
         match hash_one(&job, name, &args.options) {
             Ok(report) => {
                 for digest in &report.digests {
-                    writeln!(stdout, "{}", format_line(digest, name, tagged))?;
+                    stdout.write_all(&format_line(digest, name.as_bytes(), tagged))?;
                 }
                 stdout.flush()?;
             }
             Err(err) => {
-                eprintln!("imghash: {name}: {err:#}");
+                eprintln!("imghash: {}: {err:#}", name.to_string_lossy());
                 failures += 1;
             }
         }
@@ -94,7 +96,7 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
 fn write_with_manifest(
     job: &HashJob,
     algorithm: Algorithm,
-    name: &str,
+    name: &OsStr,
     path: &Path,
     tagged: bool,
     options: &HashOptions,
@@ -116,29 +118,39 @@ fn write_with_manifest(
         Ok(report) => report,
         Err(err) => {
             let _ = std::fs::remove_file(&partial);
-            eprintln!("imghash: {name}: {err:#}");
+            eprintln!("imghash: {}: {err:#}", name.to_string_lossy());
             return Ok(ExitCode::from(EXIT_FAILURE));
         }
     };
     std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
     let mut stdout = std::io::stdout().lock();
     for digest in &report.digests {
-        writeln!(stdout, "{}", format_line(digest, name, tagged))?;
+        stdout.write_all(&format_line(digest, name.as_bytes(), tagged))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// One output line: `<value>  <name>` as md5sum prints it, or `TAG (<name>) = <value>`.
-pub fn format_line(digest: &Digest, name: &str, tagged: bool) -> String {
+/// One output line, newline included: `<value>  <name>` as md5sum prints it, or
+/// `TAG (<name>) = <value>`. The name's bytes are kept as they are (escaped as coreutils
+/// does), so a name that is not UTF-8 comes out as md5sum writes it.
+pub fn format_line(digest: &Digest, name: &[u8], tagged: bool) -> Vec<u8> {
     let (escaped, name) = escape_name(name);
-    let prefix = if escaped { "\\" } else { "" };
-    if tagged {
-        format!(
-            "{prefix}{} ({name}) = {}",
-            tag(digest.algorithm, digest.chunk_size),
-            digest.value()
-        )
-    } else {
-        format!("{prefix}{}  {name}", digest.value())
+    let mut line = Vec::with_capacity(name.len() + 160);
+    if escaped {
+        line.push(b'\\');
     }
+    if tagged {
+        let tag = tag(digest.algorithm, digest.chunk_size);
+        line.extend_from_slice(tag.as_bytes());
+        line.extend_from_slice(b" (");
+        line.extend_from_slice(&name);
+        line.extend_from_slice(b") = ");
+        line.extend_from_slice(digest.value().as_bytes());
+    } else {
+        line.extend_from_slice(digest.value().as_bytes());
+        line.extend_from_slice(b"  ");
+        line.extend_from_slice(&name);
+    }
+    line.push(b'\n');
+    line
 }

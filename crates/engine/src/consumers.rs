@@ -51,7 +51,7 @@ pub(crate) fn chunked_digest(
     blocks: Receiver<Arc<Block>>,
     cancel: &CancelToken,
 ) {
-    let mut cursor = ChunkCursor::new(digest, 0);
+    let mut cursor = ChunkCursor::new(digest, 0, cancel);
     for block in blocks {
         if cancel.is_cancelled() {
             continue;
@@ -101,20 +101,27 @@ impl ChunkedDigest {
         }
     }
 
+    /// The chunk size this construction is hashed in.
+    pub(crate) fn chunk_size(&self) -> u64 {
+        self.chunk_size
+    }
+
     /// The final value, once every chunk was collected.
     pub(crate) fn finish(self) -> Aggregated {
         let collector = self.collector.into_inner().expect("collector lock");
         collector.aggregator.finish()
     }
 
-    /// The digest of the all-zero chunk `index`, `len` bytes long.
-    fn zero_leaf(&self, index: u64, len: u64) -> Vec<u8> {
+    /// The digest of the all-zero chunk `index`, `len` bytes long. Hashing the zeros of a
+    /// large chunk takes a while, so it stops early once `cancel` is set: the value is then
+    /// wrong, but a cancelled job never collects or returns it.
+    fn zero_leaf(&self, index: u64, len: u64, cancel: &CancelToken) -> Vec<u8> {
         let offset = index * self.chunk_size;
         if len != self.chunk_size || !zero_chunk_digest_is_shared(self.algorithm) {
-            return zeros_leaf(self.algorithm, offset, len);
+            return zeros_leaf(self.algorithm, offset, len, cancel);
         }
         self.zero_leaf
-            .get_or_init(|| zeros_leaf(self.algorithm, offset, len))
+            .get_or_init(|| zeros_leaf(self.algorithm, offset, len, cancel))
             .clone()
     }
 
@@ -138,10 +145,20 @@ impl ChunkedDigest {
     }
 }
 
-fn zeros_leaf(algorithm: Algorithm, offset: u64, len: u64) -> Vec<u8> {
+fn zeros_leaf(algorithm: Algorithm, offset: u64, len: u64, cancel: &CancelToken) -> Vec<u8> {
     let mut leaf = LeafHasher::new(algorithm, offset);
-    feed_zeros(len, |zeros| leaf.update(zeros));
+    feed_zeros_unless_cancelled(len, cancel, |zeros| leaf.update(zeros));
     leaf.finish()
+}
+
+/// [`feed_zeros`], stopping early once `cancel` is set: a hole inside a 1 GiB chunk is
+/// seconds of hashing, and a cancelled job must stop within milliseconds.
+fn feed_zeros_unless_cancelled(len: u64, cancel: &CancelToken, mut feed: impl FnMut(&[u8])) {
+    feed_zeros(len, |zeros| {
+        if !cancel.is_cancelled() {
+            feed(zeros);
+        }
+    });
 }
 
 /// Consecutive input bytes: read, or known to be zeros (a hole).
@@ -175,8 +192,13 @@ impl Piece<'_> {
 /// Zero bytes at the start of a chunk are only counted, not hashed, until a non-zero byte
 /// shows up: a chunk that turns out all zeros (a hole, or zeros written to disk) takes the
 /// precomputed zero-chunk digest instead of being hashed.
+///
+/// The cursor checks its cancel token at every chunk and while hashing zeros, so one piece
+/// spanning a huge hole in tiny chunks (millions of them) still stops within a chunk of a
+/// cancel; after a cancel it collects nothing more.
 pub(crate) struct ChunkCursor<'a> {
     digest: &'a ChunkedDigest,
+    cancel: &'a CancelToken,
     index: u64,
     /// Bytes of the current chunk seen so far.
     filled: u64,
@@ -186,19 +208,27 @@ pub(crate) struct ChunkCursor<'a> {
 
 impl<'a> ChunkCursor<'a> {
     /// A cursor at `offset`, which must be a multiple of the chunk size.
-    pub(crate) fn new(digest: &'a ChunkedDigest, offset: u64) -> ChunkCursor<'a> {
+    pub(crate) fn new(
+        digest: &'a ChunkedDigest,
+        offset: u64,
+        cancel: &'a CancelToken,
+    ) -> ChunkCursor<'a> {
         debug_assert_eq!(offset % digest.chunk_size, 0);
         ChunkCursor {
             digest,
+            cancel,
             index: offset / digest.chunk_size,
             filled: 0,
             hasher: None,
         }
     }
 
-    /// Hashes the next bytes.
+    /// Hashes the next bytes; returns early, leaving the cursor useless, once cancelled.
     pub(crate) fn feed(&mut self, mut piece: Piece<'_>) {
         while piece.len() > 0 {
+            if self.cancel.is_cancelled() {
+                return;
+            }
             let room = self.digest.chunk_size - self.filled;
             let (head, rest) = piece.split_at(room.min(piece.len()));
             self.absorb(head);
@@ -213,14 +243,16 @@ impl<'a> ChunkCursor<'a> {
     fn absorb(&mut self, piece: Piece<'_>) {
         match (&mut self.hasher, piece) {
             (Some(hasher), Piece::Bytes(data)) => hasher.update(data),
-            (Some(hasher), Piece::Zeros(len)) => feed_zeros(len, |z| hasher.update(z)),
+            (Some(hasher), Piece::Zeros(len)) => {
+                feed_zeros_unless_cancelled(len, self.cancel, |z| hasher.update(z))
+            }
             (None, Piece::Zeros(_)) => {}
             (None, Piece::Bytes(data)) if is_all_zero(data) => {}
             (None, Piece::Bytes(data)) => {
                 // The first non-zero bytes: hash the zeros deferred so far, then them.
                 let offset = self.index * self.digest.chunk_size;
                 let mut hasher = LeafHasher::new(self.digest.algorithm, offset);
-                feed_zeros(self.filled, |z| hasher.update(z));
+                feed_zeros_unless_cancelled(self.filled, self.cancel, |z| hasher.update(z));
                 hasher.update(data);
                 self.hasher = Some(hasher);
             }
@@ -230,8 +262,12 @@ impl<'a> ChunkCursor<'a> {
     fn complete(&mut self) {
         let leaf = match self.hasher.take() {
             Some(hasher) => hasher.finish(),
-            None => self.digest.zero_leaf(self.index, self.filled),
+            None => self.digest.zero_leaf(self.index, self.filled, self.cancel),
         };
+        // A leaf finished after a cancel may be cut short: never hand it on.
+        if self.cancel.is_cancelled() {
+            return;
+        }
         self.digest.collect(self.index, leaf, self.filled);
         self.index += 1;
         self.filled = 0;

@@ -88,7 +88,7 @@ pub use error::{Error, Result, Setting};
 pub use handle::JobHandle;
 pub use job::{Digest, HashJob, HashJobBuilder, Report, DEFAULT_BLOCK_SIZE};
 pub use sink::{ChunkDigest, ChunkSink, SinkError};
-pub use size::{format_size, parse_chunk_size, GIB, KIB, MAX_CHUNK_SIZE, MIB};
+pub use size::{format_size, parse_chunk_size, GIB, KIB, MAX_CHUNK_SIZE, MIB, MIN_CHUNK_SIZE};
 pub use source::{FileSource, Source};
 
 /// The rayon this crate is built with, for [`HashJobBuilder::pool`]: a pool built with it

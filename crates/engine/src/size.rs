@@ -1,4 +1,4 @@
-//! Chunk sizes written with a unit: `4096B`, `64KiB`, `4MiB`, `8MB`, `1GiB`.
+//! Chunk sizes written with a unit: `65536B`, `64KiB`, `4MiB`, `8MB`, `1GiB`.
 
 use crate::error::Error;
 
@@ -8,6 +8,15 @@ pub const KIB: u64 = 1 << 10;
 pub const MIB: u64 = 1 << 20;
 /// One gibibyte.
 pub const GIB: u64 = 1 << 30;
+
+/// The smallest chunk size [`parse_chunk_size`] accepts (64 KiB): blkhash's block size
+/// (`blksum`'s default), the smallest any construction here uses by default. Every chunk
+/// costs a digest finalisation, a step of the aggregation and a manifest line, so smaller
+/// chunks only make a job slower and its manifest larger (issue #11: 1-byte chunks turned a
+/// 4 GiB sparse image into 4 billion chunks). S3's 5 MiB minimum part was the other
+/// candidate, but it is a rule for uploads, and it would forbid the 64 KiB and 1 MiB chunks
+/// that blkhash and Merkle users choose.
+pub const MIN_CHUNK_SIZE: u64 = 64 * KIB;
 
 /// The largest chunk size accepted (1 GiB): larger chunks would defeat parallelism and
 /// make a single chunk's hashing uncancellable for seconds.
@@ -23,11 +32,11 @@ const UNITS: [(&str, u64); 7] = [
     ("GB", 1_000_000_000),
 ];
 
-const ACCEPTED_FORMS: &str = "a number with a unit: 4096B, 64KiB, 4MiB, 8MB, 1GiB";
+const ACCEPTED_FORMS: &str = "a number with a unit: 65536B, 64KiB, 4MiB, 8MB, 1GiB";
 
 /// Parses a chunk size with its unit (binary `KiB`/`MiB`/`GiB`, decimal `KB`/`MB`/`GB`, or
 /// `B`; unit letters are case-insensitive). A bare number is rejected as ambiguous.
-/// The size must be greater than zero and at most 1 GiB.
+/// The size must be at least [`MIN_CHUNK_SIZE`] (64 KiB) and at most 1 GiB.
 ///
 /// ```
 /// assert_eq!(imghash_engine::parse_chunk_size("64KiB").unwrap(), 65536);
@@ -67,6 +76,13 @@ pub fn parse_chunk_size(text: &str) -> Result<u64, Error> {
     if size == 0 {
         return Err(invalid("must be greater than zero".to_string()));
     }
+    if size < MIN_CHUNK_SIZE {
+        return Err(invalid(format!(
+            "must be at least {}, blkhash's block size and the smallest any construction \
+             uses by default: smaller chunks only add work per chunk",
+            format_size(MIN_CHUNK_SIZE)
+        )));
+    }
     Ok(size)
 }
 
@@ -86,7 +102,7 @@ mod tests {
 
     #[test]
     fn binary_and_decimal_units_mean_what_their_names_say() {
-        assert_eq!(parse_chunk_size("4096B").unwrap(), 4096);
+        assert_eq!(parse_chunk_size("65536B").unwrap(), 65_536);
         assert_eq!(parse_chunk_size("64KiB").unwrap(), 65_536);
         assert_eq!(parse_chunk_size("4MiB").unwrap(), 4_194_304);
         assert_eq!(parse_chunk_size("4mib").unwrap(), 4_194_304);
@@ -100,6 +116,9 @@ mod tests {
         for bad in [
             "4096",
             "0MiB",
+            "1B",
+            "65535B",
+            "64KB",
             "2GiB",
             "-1MiB",
             "MiB",
@@ -115,6 +134,16 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("4MiB"));
+    }
+
+    #[test]
+    fn sizes_below_the_floor_name_the_floor() {
+        let err = parse_chunk_size("512B").unwrap_err().to_string();
+        assert!(
+            err.contains("\"512B\"") && err.contains("at least 64KiB"),
+            "{err}"
+        );
+        assert_eq!(parse_chunk_size("64KiB").unwrap(), MIN_CHUNK_SIZE);
     }
 
     #[test]

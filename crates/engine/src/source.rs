@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::ops::Range;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -77,38 +77,129 @@ impl Identity {
 
 impl FileSource {
     /// Opens `path` for hashing and takes its length.
+    ///
+    /// Refuses inputs without a fixed length, which positional reads would get wrong:
+    /// character devices, fifos, sockets, and files of kernel pseudo-file systems (procfs,
+    /// sysfs: their size says 0 or 4096 whatever they hold). [`HashJob::hash_file`]
+    /// (crate::HashJob::hash_file) reads those as streams, like `md5sum`.
     pub fn open(path: impl AsRef<Path>) -> Result<FileSource> {
-        let path = path.as_ref().to_path_buf();
-        let open_error = |error| Error::Open {
-            path: path.clone(),
-            error,
-        };
-        let mut file = File::open(&path).map_err(open_error)?;
-        let meta = file.metadata().map_err(open_error)?;
-        if meta.is_dir() {
-            return Err(open_error(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "is a directory",
-            )));
+        match FileInput::open(path.as_ref())? {
+            FileInput::Positional(source) => Ok(source),
+            FileInput::Stream(stream) => Err(Error::Open {
+                path: stream.path,
+                error: io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "has no fixed length (a character device, fifo, socket or kernel \
+                     pseudo-file); read it as a stream",
+                ),
+            }),
         }
-        // Block devices report 0 in their metadata; seeking to the end gives their size.
-        let len = if meta.is_file() {
-            meta.len()
-        } else {
-            file.seek(SeekFrom::End(0)).map_err(open_error)?
-        };
-        Ok(FileSource {
-            identity: Identity::of(&meta),
-            path,
-            file,
-            len,
-        })
     }
 
     /// The path this source was opened from.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// A file read from start to end, for inputs whose length is only known at their end.
+#[derive(Debug)]
+pub(crate) struct FileStream {
+    pub(crate) path: PathBuf,
+    pub(crate) file: File,
+}
+
+impl FileStream {
+    /// `error` from reading this file as a stream, which the reader calls standard input,
+    /// naming the file instead.
+    pub(crate) fn name_read_error(&self, error: Error) -> Error {
+        match error {
+            Error::Read { offset, error, .. } => Error::Read {
+                source_name: self.path.display().to_string(),
+                offset,
+                error,
+            },
+            other => other,
+        }
+    }
+}
+
+/// How a path is read: positionally, or as a stream like `md5sum` reads everything.
+#[derive(Debug)]
+pub(crate) enum FileInput {
+    Positional(FileSource),
+    Stream(FileStream),
+}
+
+impl FileInput {
+    /// Opens `path` and decides how to read it from what it is: a regular file or block
+    /// device has a fixed length and is read positionally; anything else is a stream.
+    /// Callers stream a positional input of length 0 too: if it is really empty the
+    /// stream ends at once, and if it is a pseudo-file of a file system not recognised
+    /// here, reading to its end is the only way to its bytes (issue #11: `/proc/version`
+    /// was hashed as empty). Opening a fifo waits for a writer, as in `md5sum`.
+    pub(crate) fn open(path: &Path) -> Result<FileInput> {
+        let path = path.to_path_buf();
+        let open_error = |error| Error::Open {
+            path: path.clone(),
+            error,
+        };
+        let mut file = File::open(&path).map_err(open_error)?;
+        let meta = file.metadata().map_err(open_error)?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            return Err(open_error(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory",
+            )));
+        }
+        let len = if kind.is_block_device() {
+            // Block devices report 0 in their metadata; seeking to the end gives their size.
+            Some(file.seek(SeekFrom::End(0)).map_err(open_error)?)
+        } else if kind.is_file() && !on_pseudo_file_system(&file) {
+            Some(meta.len())
+        } else {
+            None
+        };
+        Ok(match len {
+            Some(len) => FileInput::Positional(FileSource {
+                identity: Identity::of(&meta),
+                path,
+                file,
+                len,
+            }),
+            None => FileInput::Stream(FileStream { path, file }),
+        })
+    }
+
+    /// The input as a stream from its start (for a file whose size said 0, see
+    /// [`open`](Self::open)).
+    pub(crate) fn into_stream(self) -> FileStream {
+        match self {
+            FileInput::Positional(source) => FileStream {
+                path: source.path,
+                file: source.file,
+            },
+            FileInput::Stream(stream) => stream,
+        }
+    }
+}
+
+/// True if `file` lies on a kernel pseudo-file system, whose sizes are not the lengths of
+/// the files (procfs says 0, sysfs 4096). Unknown when `fstatfs` fails: then not.
+fn on_pseudo_file_system(file: &File) -> bool {
+    // From linux/magic.h.
+    const PSEUDO: [u32; 8] = [
+        0x9fa0,      // proc
+        0x6265_6572, // sysfs
+        0x6462_6720, // debugfs
+        0x7472_6163, // tracefs
+        0x7363_6673, // securityfs
+        0x6367_7270, // cgroup2
+        0x0027_e0eb, // cgroup
+        0x6265_6570, // configfs
+    ];
+    rustix::fs::fstatfs(file).is_ok_and(|stat| PSEUDO.contains(&(stat.f_type as u32)))
 }
 
 impl Source for FileSource {

@@ -4,6 +4,7 @@
 use rayon::ThreadPool;
 
 use crate::consumers::{ChunkCursor, ChunkedDigest, Piece};
+use crate::control::CancelToken;
 use crate::reader::{feed_zeros, Block};
 use crate::stream::StreamHasher;
 use crate::Algorithm;
@@ -22,10 +23,14 @@ impl<'a> OneThreadDigests<'a> {
         streamed: &[Algorithm],
         chunked: &'a [ChunkedDigest],
         pool: Option<&'a ThreadPool>,
+        cancel: &'a CancelToken,
     ) -> OneThreadDigests<'a> {
         OneThreadDigests {
             hashers: streamed.iter().map(|&a| StreamHasher::new(a)).collect(),
-            cursors: chunked.iter().map(|d| ChunkCursor::new(d, 0)).collect(),
+            cursors: chunked
+                .iter()
+                .map(|d| ChunkCursor::new(d, 0, cancel))
+                .collect(),
             pool,
         }
     }

@@ -31,7 +31,7 @@ use crate::error::Result;
 use crate::reader::Input;
 use crate::sink::{wanted_by, with_sink, ChunkRoute, ChunkSink};
 use crate::size::KIB;
-use crate::source::{FileSource, SliceSource, Source};
+use crate::source::{FileInput, SliceSource, Source};
 use crate::tuning::{Choice, ReadStrategy};
 use crate::Algorithm;
 
@@ -200,7 +200,10 @@ impl HashJob {
         self
     }
 
-    /// Hashes the file (or block device) at `path`.
+    /// Hashes the file at `path` as `md5sum` would: regular files and block devices
+    /// positionally, skipping holes; fifos, character devices and kernel pseudo-files
+    /// (whose size is not their length) as streams to their end (`/dev/zero` ends only
+    /// when cancelled).
     pub fn hash_file(&self, path: impl AsRef<Path>) -> Result<Report> {
         self.hash_file_with(path, &mut ())
     }
@@ -234,8 +237,16 @@ impl HashJob {
         path: impl AsRef<Path>,
         sink: &mut dyn ChunkSink,
     ) -> Result<Report> {
-        let source = FileSource::open(path)?;
-        self.hash_source_with(&source, sink)
+        match FileInput::open(path.as_ref())? {
+            FileInput::Positional(source) if !source.is_empty() => {
+                self.hash_source_with(&source, sink)
+            }
+            input => {
+                let mut stream = input.into_stream();
+                let report = self.hash_reader_with(&mut stream.file, sink);
+                report.map_err(|e| stream.name_read_error(e))
+            }
+        }
     }
 
     /// [`hash_source`](Self::hash_source), handing every chunk digest to `sink` in order.

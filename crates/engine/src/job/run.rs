@@ -48,7 +48,7 @@ impl HashJob {
         let streamed: Vec<Algorithm> = (self.algorithms.iter().copied())
             .filter(|&a| in_chunks(a).is_none())
             .collect();
-        let one_thread = || OneThreadDigests::new(&streamed, &chunked, pool);
+        let one_thread = || OneThreadDigests::new(&streamed, &chunked, pool, &self.cancel);
         let (bytes, streamed) = match (strategy, input, pool) {
             (Strategy::Parallel { unit }, Input::Source(source), Some(pool)) => (
                 self.run_parallel(source, unit, read_size, &chunked, pool),
