@@ -6,12 +6,13 @@
 //! - `input_size`: from 4 KiB to 64 MiB, where splitting work over threads starts to pay
 //!   (around 128 KiB).
 //!
-//! Run with `cargo bench --bench engine`; add `-- algorithm` to run one group.
+//! Run with `cargo bench --bench engine`; add `-- algorithm` to run one group. The first
+//! line of the output names the CPU and its core count.
 
 use std::io;
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use imghash_engine::{Algorithm, HashJob, Source, KIB, MIB};
 
 /// An in-memory source, so the benches measure hashing rather than the page cache.
@@ -147,4 +148,11 @@ criterion_group! {
     config = Criterion::default().sample_size(10).measurement_time(std::time::Duration::from_secs(3));
     targets = algorithm, threads, chunk_size, input_size
 }
-criterion_main!(benches);
+/// `criterion_main!` with a first line saying where the numbers were measured: they
+/// compare only with numbers from the same CPU.
+fn main() {
+    let (model, cores) = imghash_engine::tuning::cpu();
+    println!("cpu: {model}, {cores} cores");
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -24,6 +24,9 @@ enum Command {
     /// Print the byte ranges where two images differ, from manifests (`sum --manifest`) or
     /// the files themselves.
     Diff(cli::diff::DiffArgs),
+    /// Measure each algorithm on this machine, in memory and from a file, and show the read
+    /// strategy and digest core the engine chose.
+    Speed(cli::speed::SpeedArgs),
     /// Serve CalculateImageHash (ZStack's API) over gRPC, with an embedded inventory.
     Serve(imghash::server::serve::ServeArgs),
 }
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Sum(sum) => cli::sum::run(sum),
         Command::Check(check) => cli::check::run(check),
         Command::Diff(diff) => cli::diff::run(diff),
+        Command::Speed(speed) => cli::speed::run(speed),
         Command::Serve(serve) => {
             init_tracing();
             imghash::server::serve::command(serve).map(|()| ExitCode::SUCCESS)

@@ -1,9 +1,10 @@
-//! The command-line front: `sum` and `check`, and what they share.
+//! The command-line front: `sum`, `check`, `diff` and `speed`, and what they share.
 
 pub mod check;
 pub mod diff;
 mod progress;
 mod rbd;
+pub mod speed;
 pub mod sum;
 
 use std::path::Path;

@@ -163,3 +163,23 @@ impl Source for PatternSource {
         Ok(done)
     }
 }
+
+/// The CPU's model name as the kernel reports it (`/proc/cpuinfo`), and the number of
+/// cores this process may use: benchmark numbers mean something only next to these.
+///
+/// ```
+/// let (model, cores) = imghash_engine::tuning::cpu();
+/// assert!(!model.is_empty() && cores >= 1);
+/// ```
+pub fn cpu() -> (String, usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(key, _)| matches!(key.trim(), "model name" | "Model" | "cpu model"))
+        .map(|(_, value)| value.trim().to_string())
+        .filter(|model| !model.is_empty())
+        .unwrap_or_else(|| format!("unknown {} CPU", std::env::consts::ARCH));
+    (model, cores)
+}
