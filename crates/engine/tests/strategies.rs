@@ -9,8 +9,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use imghash_engine::tuning::ReadStrategy;
-use imghash_engine::{Algorithm, HashJob, MIB};
+use imghash_engine::tuning::{PatternSource, ReadStrategy};
+use imghash_engine::{Algorithm, HashJob, Source, MIB};
 
 /// Each standard digest and the command that prints its reference value.
 const REFERENCES: [(Algorithm, &[&str]); 8] = [
@@ -51,17 +51,13 @@ fn reference(command: &[&str], path: &Path) -> String {
     }
 }
 
-/// Deterministic non-zero bytes (a simple LCG).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 56) as u8 | 1
-        })
-        .collect()
+/// `len` bytes of the engine's in-memory pattern from `offset` (the expected values come
+/// from the reference tools, so the bytes only need to be varied).
+fn noise(len: usize, offset: u64) -> Vec<u8> {
+    let mut bytes = vec![0; len];
+    let source = PatternSource::new(offset + len as u64);
+    assert_eq!(source.read_at(&mut bytes, offset).unwrap(), len);
+    bytes
 }
 
 /// An odd-sized file of noise, and a sparse one with data at and across block edges.
@@ -75,7 +71,8 @@ fn inputs(dir: &Path) -> [PathBuf; 2] {
         .into_iter()
         .enumerate()
     {
-        file.write_all_at(&noise(70_000, i as u64), offset).unwrap();
+        file.write_all_at(&noise(70_000, i as u64 * 333), offset)
+            .unwrap();
         file.write_all_at(&noise(9_000, i as u64 + 10), offset / 2)
             .unwrap();
     }

@@ -7,7 +7,7 @@ use rayon::ThreadPool;
 
 use crate::consumers::{chunked_digest, stream_digest, ChunkedDigest};
 use crate::error::Result;
-use crate::reader::{BufferPool, Input, ReadPlan};
+use crate::reader::{BufferPool, Input};
 use crate::size::MIB;
 
 use super::HashJob;
@@ -27,12 +27,7 @@ impl HashJob {
         block_size: usize,
     ) -> (Result<u64>, Vec<Vec<u8>>) {
         let buffers = (BUFFER_BUDGET / block_size as u64).max(4) as usize;
-        let plan = ReadPlan {
-            pool: BufferPool::batched(block_size, buffers),
-            detect_holes: self.detect_holes,
-            progress: self.progress.clone(),
-            cancel: self.cancel.clone(),
-        };
+        let plan = self.read_plan(BufferPool::batched(block_size, buffers));
         std::thread::scope(|scope| {
             let mut senders = Vec::new();
             let mut stream_workers = Vec::new();

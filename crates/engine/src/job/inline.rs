@@ -2,7 +2,7 @@
 //! the bytes are still in its cache. No thread is started and nothing is handed over.
 
 use crate::error::Result;
-use crate::reader::{BufferPool, Input, ReadPlan};
+use crate::reader::{BufferPool, Input};
 
 use super::feed::OneThreadDigests;
 use super::HashJob;
@@ -16,12 +16,7 @@ impl HashJob {
         digests: OneThreadDigests<'_>,
         block_size: usize,
     ) -> (Result<u64>, Vec<Vec<u8>>) {
-        let plan = ReadPlan {
-            pool: BufferPool::new(block_size, 1),
-            detect_holes: self.detect_holes,
-            progress: self.progress.clone(),
-            cancel: self.cancel.clone(),
-        };
+        let plan = self.read_plan(BufferPool::new(block_size, 1));
         let mut digests = digests;
         let read = plan.run(input, |block| digests.feed(&block));
         (read, digests.finish())

@@ -9,7 +9,7 @@ use rayon::ThreadPool;
 use crate::chunked::BLAKE3_SUBTREE;
 use crate::consumers::ChunkedDigest;
 use crate::error::{Error, Result};
-use crate::reader::Input;
+use crate::reader::{BufferPool, Input, ReadPlan};
 use crate::Algorithm;
 
 use super::feed::OneThreadDigests;
@@ -98,6 +98,16 @@ impl HashJob {
         match algorithm {
             Algorithm::Blake3 if parallel => Some(BLAKE3_SUBTREE),
             _ => self.chunk_size_of(algorithm),
+        }
+    }
+
+    /// A reader with this job's settings, reading into `buffers`.
+    pub(super) fn read_plan(&self, buffers: Arc<BufferPool>) -> ReadPlan {
+        ReadPlan {
+            pool: buffers,
+            detect_holes: self.detect_holes,
+            progress: self.progress.clone(),
+            cancel: self.cancel.clone(),
         }
     }
 

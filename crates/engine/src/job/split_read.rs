@@ -5,7 +5,7 @@ use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::reader::{Block, BufferPool, ReadPlan};
+use crate::reader::{Block, BufferPool};
 use crate::source::Source;
 
 use super::feed::OneThreadDigests;
@@ -20,13 +20,8 @@ impl HashJob {
         digests: OneThreadDigests<'_>,
         block_size: usize,
     ) -> (Result<u64>, Vec<Vec<u8>>) {
-        let plan = ReadPlan {
-            // One block each being read, one being hashed, one waiting in the channel.
-            pool: BufferPool::new(block_size, 4),
-            detect_holes: self.detect_holes,
-            progress: self.progress.clone(),
-            cancel: self.cancel.clone(),
-        };
+        // One block each being read, one being hashed, one waiting in the channel.
+        let plan = self.read_plan(BufferPool::new(block_size, 4));
         let mut digests = digests;
         let mut feed = |block: &Block| digests.feed(block);
         self.progress.start(Some(source.len()));
