@@ -62,7 +62,10 @@ pub fn run(args: SpeedArgs) -> anyhow::Result<ExitCode> {
     let memory = PatternSource::new(size);
     let mut rows = Vec::new();
     for algorithm in algorithms {
-        let job = args.options.configure(HashJob::new([algorithm]))?;
+        let job = args
+            .options
+            .configure(HashJob::builder([algorithm]))?
+            .build()?;
         let in_memory = job.hash_source(&memory)?;
         let from_file = job
             .hash_file(&path)
