@@ -80,8 +80,9 @@ impl FileSource {
     ///
     /// Refuses inputs without a fixed length, which positional reads would get wrong:
     /// character devices, fifos, sockets, and files of kernel pseudo-file systems (procfs,
-    /// sysfs: their size says 0 or 4096 whatever they hold). [`HashJob::hash_file`]
-    /// (crate::HashJob::hash_file) reads those as streams, like `md5sum`.
+    /// sysfs: their size says 0 or 4096 whatever they hold).
+    /// [`HashJob::hash_file`](crate::HashJob::hash_file) reads those as streams, like
+    /// `md5sum`.
     pub fn open(path: impl AsRef<Path>) -> Result<FileSource> {
         match FileInput::open(path.as_ref())? {
             FileInput::Positional(source) => Ok(source),
