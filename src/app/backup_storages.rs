@@ -8,7 +8,7 @@ use imghash_store::{new_uuid, BackupStorage, CephSettings, Condition, Store};
 use super::error::ApiError;
 use super::queries::Query;
 use super::vocabulary::{State, StorageStatus, StorageType};
-use super::{blocking, now_ms, validate, App};
+use super::{blocking, now_ms, private_fs, validate, App};
 
 /// Name of the backup storage created at first start.
 pub const DEFAULT_NAME: &str = "default";
@@ -170,7 +170,7 @@ fn local_directory(url: &str) -> Result<(PathBuf, bool), ApiError> {
             "'{url}' is not a directory"
         )));
     }
-    std::fs::create_dir_all(path).map_err(|e| {
+    private_fs::create_dir_all(path).map_err(|e| {
         ApiError::InvalidArgument(format!("Cannot create the directory '{url}': {e}"))
     })?;
     let canonical = path
@@ -211,7 +211,7 @@ pub fn ensure_default(store: &Store, dir: &Path) -> anyhow::Result<()> {
     {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)?;
+    private_fs::create_dir_all(dir)?;
     let dir = dir.canonicalize()?;
     let bs = local_storage(DEFAULT_NAME, "created by imghash at first start", &dir);
     store.add_backup_storage(&bs)?;

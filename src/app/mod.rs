@@ -28,6 +28,7 @@ pub mod images;
 mod jobs;
 mod login_limit;
 mod passwords;
+mod private_fs;
 pub mod queries;
 pub mod sessions;
 mod startup;

@@ -86,12 +86,7 @@ pub fn ensure_admin(
 /// Writes a file only its owner can read.
 fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
+    let mut file = super::private_fs::create_file(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     writeln!(file, "{contents}").with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

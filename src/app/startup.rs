@@ -5,14 +5,14 @@ use anyhow::Context as _;
 use imghash_store::Store;
 
 use super::config::ServerConfig;
-use super::{backup_storages, images, now_ms, passwords};
+use super::{backup_storages, images, now_ms, passwords, private_fs};
 
 /// Opens the inventory and brings it to a state the API can serve (blocking work, so on a
 /// blocking thread).
 pub async fn open_inventory(config: &ServerConfig) -> anyhow::Result<Store> {
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        private_fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create the data directory {}", config.data_dir.display())
         })?;
         let store = Store::open(&config.database_path())?;

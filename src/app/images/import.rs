@@ -18,6 +18,7 @@ use imghash_store::BackupStorage;
 use rayon::ThreadPool;
 
 use crate::app::error::{capitalise, ApiError};
+use crate::app::private_fs;
 use crate::formats::qcow2;
 
 /// Where the image's file will be on one storage, and whether it must be copied there.
@@ -148,7 +149,7 @@ fn copy_with_md5(
     pool: &Arc<ThreadPool>,
 ) -> Result<String, ApiError> {
     let input = File::open(source).map_err(|e| io_error(source, e))?;
-    let output = File::create(temp).map_err(|e| io_error(temp, e))?;
+    let output = private_fs::create_file(temp).map_err(|e| io_error(temp, e))?;
     let mut tee = Tee {
         reader: input,
         writer: io::BufWriter::with_capacity(1 << 20, output),

@@ -42,6 +42,10 @@ impl Store {
             path: path.to_owned(),
             source,
         };
+        make_private(path).map_err(|source| StoreError::Private {
+            path: path.to_owned(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(open_err)?;
         Self::init(conn, path)
     }
@@ -95,6 +99,39 @@ impl Store {
         // the connection is consistent and the poison can be ignored.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Creates the database file readable by its owner only (it holds live session ids), and
+/// takes that right away from an older file and its `-wal`/`-shm`. SQLite gives the `-wal`
+/// and `-shm` files it creates the database file's mode.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        // A file that cannot be created here cannot be opened by SQLite either: leave the
+        // report to SQLite, whose error names what went wrong.
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path);
+        if created.is_err() {
+            return Ok(());
+        }
+        let mut names = vec![path.to_owned()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            names.push(name.into());
+        }
+        for name in names.iter().filter(|name| name.exists()) {
+            std::fs::set_permissions(name, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 pub(crate) fn not_found(kind: &'static str, uuid: &str) -> StoreError {
