@@ -22,6 +22,10 @@ impl App {
     pub async fn log_in(&self, req: LogIn) -> Result<Session, ApiError> {
         validate::required("accountName", &req.account_name)?;
         validate::required("password", &req.password)?;
+        // Checked before the back-off keeps the name: a stranger's long names must not
+        // grow the server's memory.
+        validate::at_most("accountName", &req.account_name, validate::MAX_NAME)?;
+        validate::at_most("password", &req.password, validate::MAX_PASSWORD)?;
         // A locked account is refused before anything else, the password check included.
         if let Some(remaining) = self.logins.locked(&req.account_name) {
             return Err(ApiError::WrongCredentials(format!(

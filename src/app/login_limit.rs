@@ -13,9 +13,11 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Bound on the names tracked at once; beyond it, entries whose window and lockout are over
-/// are swept, so a flood of random names cannot grow the map without bound.
-const SWEEP_ABOVE: usize = 10_000;
+/// Bound on the names tracked at once. At the bound, entries whose window and lockout are
+/// over are swept; if none is, the oldest unlocked entry makes room (a locked one never
+/// does, so a flood of names cannot unlock an account). With names of at most 255
+/// characters, the map stays under a few MiB whatever a stranger sends.
+const MAX_TRACKED: usize = 10_000;
 
 /// The back-off settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,11 +90,8 @@ impl LoginLimiter {
         let now = Instant::now();
         let limits = self.limits;
         let mut failures = self.failures();
-        if failures.len() >= SWEEP_ABOVE {
-            failures.retain(|_, f| {
-                f.locked_until.is_some_and(|until| until > now)
-                    || now.duration_since(f.first) < limits.window
-            });
+        if failures.len() >= MAX_TRACKED && !failures.contains_key(account) {
+            make_room(&mut failures, now, limits);
         }
         let entry = failures.entry(account.to_string()).or_insert(Failures {
             first: now,
@@ -118,6 +117,25 @@ impl LoginLimiter {
     /// A successful login clears the account's failures.
     pub fn succeeded(&self, account: &str) {
         self.failures().remove(account);
+    }
+}
+
+/// Sweeps entries that no longer count; if that frees nothing, drops the oldest entry that
+/// is not locked. When every entry is locked the map may exceed the bound by the locked
+/// ones, each of which needed `max_failures` attempts within a window.
+fn make_room(failures: &mut HashMap<String, Failures>, now: Instant, limits: LoginLimits) {
+    let locked = |f: &Failures| f.locked_until.is_some_and(|until| until > now);
+    failures.retain(|_, f| locked(f) || now.duration_since(f.first) < limits.window);
+    if failures.len() < MAX_TRACKED {
+        return;
+    }
+    let oldest = failures
+        .iter()
+        .filter(|(_, f)| !locked(f))
+        .min_by_key(|(_, f)| f.first)
+        .map(|(name, _)| name.clone());
+    if let Some(name) = oldest {
+        failures.remove(&name);
     }
 }
 
@@ -152,5 +170,21 @@ mod tests {
         });
         limiter.failed("a");
         assert_eq!(limiter.locked("a"), None);
+    }
+
+    #[test]
+    fn a_flood_of_names_stays_bounded_and_keeps_a_lockout() {
+        let limiter = LoginLimiter::new(LoginLimits {
+            max_failures: 2,
+            window: Duration::from_secs(60),
+            lockout: Duration::from_secs(60),
+        });
+        limiter.failed("admin");
+        limiter.failed("admin");
+        for i in 0..MAX_TRACKED + 500 {
+            limiter.failed(&format!("stranger-{i}"));
+        }
+        assert!(limiter.failures().len() <= MAX_TRACKED);
+        assert!(limiter.locked("admin").is_some());
     }
 }

@@ -37,6 +37,9 @@ pub const MAX_NAME: usize = 255;
 /// Longest description ZStack accepts (`@APIParam(maxLength = 2048)`).
 pub const MAX_DESCRIPTION: usize = 2048;
 
+/// Longest password accepted: far beyond any typed one and its 128-character SHA-512 hex.
+pub const MAX_PASSWORD: usize = 1024;
+
 /// A field of at most `max` characters. Without this bound, any string up to tonic's 4 MiB
 /// message limit would be stored in the inventory and returned by every query.
 pub fn at_most(field: &str, value: &str, max: usize) -> Result<(), ApiError> {

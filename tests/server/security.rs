@@ -237,3 +237,23 @@ async fn tls_serves_a_client_that_trusts_the_certificate_and_a_plaintext_client_
     assert!(server.healthy().await);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_log_in_with_an_overlong_name_or_password_is_refused_before_it_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    for (name, password, field) in [
+        ("n".repeat(3 << 20), "x".to_string(), "accountName"),
+        ("admin".to_string(), "p".repeat(3 << 20), "password"),
+    ] {
+        let result = server
+            .accounts()
+            .log_in_by_account(login(&name, &password))
+            .await;
+        let status = assert_zstack_error(result, Code::InvalidArgument, "SYS.1007");
+        assert!(status.message().contains(field), "{status:?}");
+    }
+    // The overlong attempts counted against nobody: admin still logs in.
+    server.login().await;
+    server.stop().await;
+}
