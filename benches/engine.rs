@@ -6,12 +6,13 @@
 //! - `input_size`: from 4 KiB to 64 MiB, where splitting work over threads starts to pay
 //!   (around 128 KiB).
 //!
-//! Run with `cargo bench --bench engine`; add `-- algorithm` to run one group.
+//! Run with `cargo bench --bench engine`; add `-- algorithm` to run one group. The first
+//! line of the output names the CPU and its core count.
 
 use std::io;
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use imghash_engine::{Algorithm, HashJob, Source, KIB, MIB};
 
 /// An in-memory source, so the benches measure hashing rather than the page cache.
@@ -61,11 +62,13 @@ fn algorithm(c: &mut Criterion) {
     let mut group = c.benchmark_group("algorithm");
     group.throughput(Throughput::Bytes(data.len()));
     for alg in Algorithm::ALL {
-        let job = HashJob::new([alg]).pool(pool.clone());
+        let job = HashJob::builder([alg]).pool(pool.clone()).build().unwrap();
         group.bench_function(alg.name(), |b| b.iter(|| job.hash_source(&data).unwrap()));
     }
-    let combo = HashJob::new([Algorithm::Md5, Algorithm::Sha256, Algorithm::MerkleSha256])
-        .pool(pool.clone());
+    let combo = HashJob::builder([Algorithm::Md5, Algorithm::Sha256, Algorithm::MerkleSha256])
+        .pool(pool.clone())
+        .build()
+        .unwrap();
     group.bench_function("md5+sha256+merkle-sha256", |b| {
         b.iter(|| combo.hash_source(&data).unwrap())
     });
@@ -84,7 +87,7 @@ fn threads(c: &mut Criterion) {
             Algorithm::BlkhashSha256,
             Algorithm::S3Etag,
         ] {
-            let job = HashJob::new([alg]).pool(pool.clone());
+            let job = HashJob::builder([alg]).pool(pool.clone()).build().unwrap();
             group.bench_with_input(BenchmarkId::new(alg.name(), threads), &job, |b, job| {
                 b.iter(|| job.hash_source(&data).unwrap())
             });
@@ -99,9 +102,11 @@ fn chunk_size(c: &mut Criterion) {
     let mut group = c.benchmark_group("chunk_size");
     group.throughput(Throughput::Bytes(data.len()));
     for size in [16 * KIB, 64 * KIB, 256 * KIB, MIB, 4 * MIB, 16 * MIB] {
-        let job = HashJob::new([Algorithm::MerkleSha256])
+        let job = HashJob::builder([Algorithm::MerkleSha256])
             .chunk_size(size)
-            .pool(pool.clone());
+            .pool(pool.clone())
+            .build()
+            .unwrap();
         group.bench_with_input(
             BenchmarkId::new("merkle-sha256", imghash_engine::format_size(size)),
             &job,
@@ -122,11 +127,12 @@ fn input_size(c: &mut Criterion) {
             Algorithm::MerkleSha256,
             Algorithm::Sha256,
         ] {
-            let mut job = HashJob::new([alg]).pool(pool.clone());
+            let mut settings = HashJob::builder([alg]).pool(pool.clone());
             if alg.is_chunked() {
                 // Small chunks, so that even small inputs have several to share out.
-                job = job.chunk_size(64 * KIB);
+                settings = settings.chunk_size(64 * KIB);
             }
+            let job = settings.build().unwrap();
             group.bench_with_input(
                 BenchmarkId::new(alg.name(), imghash_engine::format_size(size)),
                 &job,
@@ -142,4 +148,11 @@ criterion_group! {
     config = Criterion::default().sample_size(10).measurement_time(std::time::Duration::from_secs(3));
     targets = algorithm, threads, chunk_size, input_size
 }
-criterion_main!(benches);
+/// `criterion_main!` with a first line saying where the numbers were measured: they
+/// compare only with numbers from the same CPU.
+fn main() {
+    let (model, cores) = imghash_engine::tuning::cpu();
+    println!("cpu: {model}, {cores} cores");
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

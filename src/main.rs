@@ -23,6 +23,9 @@ enum Command {
     /// Print the byte ranges where two images differ, from manifests (`sum --manifest`) or
     /// the files themselves.
     Diff(cli::diff::DiffArgs),
+    /// Measure each algorithm on this machine, in memory and from a file, and show the read
+    /// strategy and digest core the engine chose.
+    Speed(cli::speed::SpeedArgs),
     /// Serve CalculateImageHash (ZStack's API) over gRPC, with an embedded inventory.
     Serve(cli::serve::ServeArgs),
 }
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Command::Sum(sum) => cli::sum::run(sum),
         Command::Check(check) => cli::check::run(check),
         Command::Diff(diff) => cli::diff::run(diff),
+        Command::Speed(speed) => cli::speed::run(speed),
         Command::Serve(serve) => {
             init_tracing();
             cli::serve::command(serve).map(|()| ExitCode::SUCCESS)

@@ -91,23 +91,16 @@ impl HashKey {
     }
 }
 
-/// The chunk size `algorithm` will use given the request's text: the engine's rule
-/// (`HashJob::chunk_size_of`), and SYS.1007 if the text asks for one the algorithm cannot
-/// use.
+/// The chunk size `algorithm` will use given the request's text, by the engine's rule
+/// (`HashJobBuilder::build` refuses a size the algorithm cannot use: SYS.1007).
 fn chunk_size_used(algorithm: Algorithm, text: &str) -> Result<Option<u64>, ApiError> {
-    let text = text.trim();
-    let job = HashJob::new([algorithm]);
-    if text.is_empty() {
-        return Ok(job.chunk_size_of(algorithm));
+    let mut settings = HashJob::builder([algorithm]);
+    match text.trim() {
+        "" => {}
+        text => settings = settings.chunk_size(parse_chunk_size(text).map_err(from_engine)?),
     }
-    let asked = parse_chunk_size(text).map_err(from_engine)?;
-    let used = job.chunk_size(asked).chunk_size_of(algorithm);
-    if used != Some(asked) {
-        return Err(ApiError::InvalidArgument(format!(
-            "Algorithm {algorithm} does not take a chunk size ('{text}' given)"
-        )));
-    }
-    Ok(used)
+    let job = settings.build().map_err(from_engine)?;
+    Ok(job.chunk_size_of(algorithm))
 }
 
 /// The bytes a job hashes: a Local storage's file, or a Ceph storage's RBD image.

@@ -135,9 +135,10 @@ pub fn from_engine(err: imghash_engine::Error) -> ApiError {
     use imghash_engine::Error as E;
     let sentence = capitalise(&err.to_string());
     match err {
-        E::UnknownAlgorithm { .. } | E::InvalidChunkSize { .. } | E::InvalidRequest(_) => {
-            ApiError::InvalidArgument(sentence)
-        }
+        E::UnknownAlgorithm { .. }
+        | E::InvalidChunkSize { .. }
+        | E::InvalidSetting { .. }
+        | E::InvalidRequest(_) => ApiError::InvalidArgument(sentence),
         E::Open { ref error, .. } if error.kind() == std::io::ErrorKind::NotFound => {
             ApiError::FileUnavailable(sentence)
         }

@@ -22,7 +22,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 
 use super::calculate::{HashKey, HashOutcome};
 use super::config::ServerConfig;
-use super::error::ApiError;
+use super::error::{from_engine, ApiError};
 
 /// What a job does once it has a run slot, on a blocking thread: check, hash (with the
 /// engine job it is given, which carries the pool, progress and cancel token) and record.
@@ -168,13 +168,15 @@ impl Jobs {
         if job.cancel.is_cancelled() {
             return Err(cancelled());
         }
-        let mut engine_job = HashJob::new([job.key.algorithm])
-            .pool(self.pool.clone())
+        let mut settings = HashJob::builder([job.key.algorithm]).pool(self.pool.clone());
+        if let Some(size) = job.key.chunk_size {
+            settings = settings.chunk_size(size);
+        }
+        let engine_job = settings
+            .build()
+            .map_err(from_engine)?
             .progress(&job.progress)
             .cancel(&job.cancel);
-        if let Some(size) = job.key.chunk_size {
-            engine_job = engine_job.chunk_size(size);
-        }
         super::blocking("hash", move || work(engine_job)).await
     }
 

@@ -101,7 +101,7 @@ fn verify(
     tally.checked += 1;
     // Chunked candidates share one job only if they agree on the chunk size; a list
     // names one algorithm a line, so in practice there is one candidate or two standard ones.
-    let mut job = HashJob::new(entry.candidates.iter().map(|c| c.0)).pool(pool.clone());
+    let mut job = HashJob::builder(entry.candidates.iter().map(|c| c.0)).pool(pool.clone());
     if let Some(size) = entry.candidates.iter().find_map(|c| c.1) {
         if entry
             .candidates
@@ -111,7 +111,11 @@ fn verify(
             job = job.chunk_size(size);
         }
     }
-    match hash_one(&job, &entry.name, &args.options) {
+    let outcome = job
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|job| hash_one(&job, &entry.name, &args.options));
+    match outcome {
         Ok(report) => {
             let matched = report.digests.iter().any(|d| {
                 let value = d.value();

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use imghash_engine::manifest::{self, Manifest};
-use imghash_engine::{parse_chunk_size, Algorithm, ChunkDigest, HashJob};
+use imghash_engine::{parse_chunk_size, Algorithm, ChunkDigest, HashJob, SinkError};
 
-use super::{hash_one, HashOptions, UsageError, EXIT_FAILURE};
+use super::{hash_one_with, HashOptions, UsageError, EXIT_FAILURE};
 
 /// Arguments of `imghash diff`.
 #[derive(clap::Args)]
@@ -83,18 +83,17 @@ fn manifest_of_file(
     pool: Arc<rayon::ThreadPool>,
     options: &HashOptions,
 ) -> anyhow::Result<Manifest> {
-    let chunks: Arc<Mutex<Vec<ChunkDigest>>> = Arc::default();
-    let sink = chunks.clone();
-    let mut job = HashJob::new([algorithm])
-        .pool(pool)
-        .on_chunk(Arc::new(move |_, chunk| {
-            sink.lock().expect("chunk list").push(chunk.clone())
-        }));
+    let mut job = HashJob::builder([algorithm]).pool(pool);
     if algorithm.has_selectable_chunk_size() {
         job = job.chunk_size(chunk_size);
     }
-    let report = hash_one(&job, path, options).with_context(|| format!("cannot hash {path}"))?;
-    let chunks = std::mem::take(&mut *chunks.lock().expect("chunk list"));
+    let mut chunks = Vec::new();
+    let mut keep = |_: Algorithm, chunk: &ChunkDigest| -> Result<(), SinkError> {
+        chunks.push(chunk.clone());
+        Ok(())
+    };
+    let report = hash_one_with(&job.build()?, path, options, &mut keep)
+        .with_context(|| format!("cannot hash {path}"))?;
     Ok(Manifest {
         algorithm,
         chunk_size,

@@ -1,19 +1,20 @@
-//! The command line: `sum`, `check`, `diff` and `serve`, and what they share: the hashing
-//! options, one input path for files, stdin and `ceph://` images ([`hash_one`]), and the
-//! exit status ([`exit_status`]: 1 for failures, 2 for usage).
+//! The command line: `sum`, `check`, `diff`, `speed` and `serve`, and what they share:
+//! the hashing options, one input path for files, stdin and `ceph://` images
+//! ([`hash_one`]), and the exit status ([`exit_status`]: 1 for failures, 2 for usage).
 
 pub mod check;
 pub mod diff;
 mod progress;
 mod rbd;
 pub mod serve;
+pub mod speed;
 pub mod sum;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use imghash_engine::{Algorithm, HashJob, Report};
+use imghash_engine::{Algorithm, ChunkSink, HashJob, HashJobBuilder, Report};
 
 /// Exit status for bad usage (unknown algorithm, bad chunk size), as clap uses.
 pub const EXIT_USAGE: u8 = 2;
@@ -36,6 +37,7 @@ pub fn exit_status(err: &anyhow::Error) -> u8 {
                 Some(
                     imghash_engine::Error::UnknownAlgorithm { .. }
                         | imghash_engine::Error::InvalidChunkSize { .. }
+                        | imghash_engine::Error::InvalidSetting { .. }
                         | imghash_engine::Error::InvalidRequest(_)
                 )
             )
@@ -64,7 +66,7 @@ impl HashOptions {
     /// `job` with these options' threads: a pool of `--threads` (default one per core),
     /// built only if some file of the run needs one (XXH* and MD5 alone never do) and then
     /// shared by every file the job's clones hash.
-    pub fn configure(&self, job: HashJob) -> anyhow::Result<HashJob> {
+    pub fn configure(&self, job: HashJobBuilder) -> anyhow::Result<HashJobBuilder> {
         Ok(match self.threads {
             Some(0) => return Err(UsageError("--threads must be at least 1".to_string()).into()),
             Some(n) => job.threads(n),
@@ -102,16 +104,26 @@ pub fn parse_algorithms(names: &[String]) -> anyhow::Result<Vec<Algorithm>> {
 
 /// Hashes `name` (`-` = stdin) with `job`, showing progress if wanted.
 pub fn hash_one(job: &HashJob, name: &str, options: &HashOptions) -> anyhow::Result<Report> {
+    hash_one_with(job, name, options, &mut ())
+}
+
+/// [`hash_one`], handing the chunk digests to `sink` as they are made.
+pub fn hash_one_with(
+    job: &HashJob,
+    name: &str,
+    options: &HashOptions,
+    sink: &mut dyn ChunkSink,
+) -> anyhow::Result<Report> {
     let progress = imghash_engine::Progress::new();
     let job = job.clone().progress(&progress);
     let _bar = progress::ProgressDisplay::start(name, &progress, options.progress);
     if name == "-" {
         let mut stdin = std::io::stdin().lock();
-        Ok(job.hash_reader(&mut stdin)?)
+        Ok(job.hash_reader_with(&mut stdin, sink)?)
     } else if crate::ceph::is_rbd_address(name) {
-        rbd::hash(&job, name, &options.ceph)
+        rbd::hash(&job, name, &options.ceph, sink)
     } else {
-        Ok(job.hash_file(Path::new(name))?)
+        Ok(job.hash_file_with(Path::new(name), sink)?)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `ceph://POOL/IMAGE[@SNAP]` inputs: RBD images hashed in place (cargo feature `ceph`).
 
-use imghash_engine::{HashJob, Report};
+use imghash_engine::{ChunkSink, HashJob, Report};
 
 /// How to reach the Ceph cluster for `ceph://` inputs.
 #[derive(clap::Args, Clone)]
@@ -16,14 +16,20 @@ pub struct CephOptions {
     pub ceph_timeout: u64,
 }
 
-/// Hashes the RBD image `address` with `job` (through the Ceph facade, which says so if
-/// this build has no Ceph support).
-pub fn hash(job: &HashJob, address: &str, options: &CephOptions) -> anyhow::Result<Report> {
+/// Hashes the RBD image `address` with `job`, its chunk digests going to `sink` (through
+/// the Ceph facade, which says so if this build has no Ceph support).
+pub fn hash(
+    job: &HashJob,
+    address: &str,
+    options: &CephOptions,
+    sink: &mut dyn ChunkSink,
+) -> anyhow::Result<Report> {
     crate::ceph::hash_address(
         job,
         address,
         options.ceph_conf.clone(),
         &options.ceph_id,
         std::time::Duration::from_secs(options.ceph_timeout),
+        sink,
     )
 }

@@ -4,13 +4,15 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use imghash_engine::manifest::ManifestWriter;
 use imghash_engine::{parse_chunk_size, Algorithm, Digest, HashJob};
 
-use super::{escape_name, hash_one, parse_algorithms, tag, HashOptions, UsageError, EXIT_FAILURE};
+use super::{
+    escape_name, hash_one, hash_one_with, parse_algorithms, tag, HashOptions, UsageError,
+    EXIT_FAILURE,
+};
 
 /// Arguments of `imghash sum`.
 #[derive(clap::Args)]
@@ -41,10 +43,13 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
     let algorithms = parse_algorithms(&args.algorithms)?;
     let mut job = args
         .options
-        .configure(HashJob::new(algorithms.iter().copied()))?;
+        .configure(HashJob::builder(algorithms.iter().copied()))?;
     if let Some(text) = &args.chunk_size {
         job = job.chunk_size(parse_chunk_size(text)?);
     }
+    // A request that can never work (e.g. Glacier with another chunk size) is a usage
+    // error, refused here before any file is read.
+    let job = job.build()?;
     let tagged = args.tag || algorithms.len() > 1;
     let files = if args.files.is_empty() {
         vec!["-".to_string()]
@@ -75,11 +80,6 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
                 stdout.flush()?;
             }
             Err(err) => {
-                // A request that can never work (e.g. Glacier with another chunk size)
-                // is a usage error, not a per-file one.
-                if let Some(imghash_engine::Error::InvalidRequest(_)) = err.downcast_ref() {
-                    return Err(err);
-                }
                 eprintln!("imghash: {name}: {err:#}");
                 failures += 1;
             }
@@ -106,32 +106,13 @@ fn write_with_manifest(
     let file =
         File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     let chunk_size = job.chunk_size_of(algorithm).expect("chunked");
-    let writer = ManifestWriter::new(BufWriter::new(file), algorithm, chunk_size)?;
-    let writer = Arc::new(Mutex::new(ManifestState {
-        writer,
-        error: None,
-    }));
-    let sink = writer.clone();
-    let job = job.clone().on_chunk(Arc::new(move |alg, chunk| {
-        if alg != algorithm {
-            return;
-        }
-        let mut state = sink.lock().expect("manifest lock");
-        if state.error.is_none() {
-            state.error = state.writer.chunk(chunk).err();
-        }
-    }));
-    let outcome = hash_one(&job, name, options).and_then(|report| {
-        drop(job); // releases the callback's handle on the writer
-        let state = Arc::into_inner(writer)
-            .expect("job finished")
-            .into_inner()
-            .expect("manifest lock");
-        if let Some(e) = state.error {
-            return Err(e).context("cannot write the manifest");
-        }
+    // The writer is the run's chunk sink: a write error stops the run.
+    let mut writer = ManifestWriter::new(BufWriter::new(file), algorithm, chunk_size)?;
+    let outcome = hash_one_with(job, name, options, &mut writer).and_then(|report| {
         let value = report.get(algorithm).expect("requested").value();
-        state.writer.finish(report.bytes, &value)?;
+        writer
+            .finish(report.bytes, &value)
+            .context("cannot write the manifest")?;
         Ok(report)
     });
     let report = match outcome {
@@ -148,11 +129,6 @@ fn write_with_manifest(
         writeln!(stdout, "{}", format_line(digest, name, tagged))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-struct ManifestState {
-    writer: ManifestWriter<BufWriter<File>>,
-    error: Option<std::io::Error>,
 }
 
 /// One output line: `<value>  <name>` as md5sum prints it, or `TAG (<name>) = <value>`.

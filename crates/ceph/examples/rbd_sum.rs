@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let cluster = Cluster::connect(&ClusterConfig::default())?;
     let source = RbdSource::open(&cluster, &spec)?;
-    let report = HashJob::new(algorithms).hash_source(&source)?;
+    let report = HashJob::new(algorithms)?.hash_source(&source)?;
     for digest in &report.digests {
         println!("{} {}  {spec}", digest.algorithm, digest.value());
     }

@@ -12,7 +12,7 @@
 //! let cluster = Cluster::connect(&ClusterConfig::default())?;
 //! let spec: RbdSpec = "ceph://zs-images/f0b1@base".parse()?;
 //! let source = RbdSource::open(&cluster, &spec)?;
-//! let report = HashJob::new([Algorithm::Md5]).hash_source(&source)?;
+//! let report = HashJob::new([Algorithm::Md5])?.hash_source(&source)?;
 //! println!("{}", report.get(Algorithm::Md5).unwrap().value());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -193,7 +193,7 @@ fn assert_matches_export(image: &TestImage, snapshot: Option<&str>, job: &HashJo
 }
 
 fn every_algorithm() -> HashJob {
-    HashJob::new(Algorithm::ALL.iter().copied())
+    HashJob::new(Algorithm::ALL.iter().copied()).unwrap()
 }
 
 #[test]
@@ -287,7 +287,7 @@ fn snapshot_keeps_its_own_bytes_after_the_image_changes() {
         "12M",
         &image.path(),
     ]);
-    let job = HashJob::new([Algorithm::Md5, Algorithm::MerkleSha256]);
+    let job = HashJob::new([Algorithm::Md5, Algorithm::MerkleSha256]).unwrap();
     assert_matches_export(&image, Some("before"), &job);
     assert_matches_export(&image, None, &job);
     let source = RbdSource::open(&cluster(), &image.spec(Some("before"))).unwrap();
@@ -310,15 +310,20 @@ fn results_do_not_depend_on_threads_chunk_size_or_hole_detection() {
     for chunk in [MIB, 4 * MIB, 64 * MIB] {
         for threads in [1, 3] {
             for holes in [true, false] {
-                let job = HashJob::new([Algorithm::MerkleSha256, Algorithm::BlkhashSha256])
+                let job = HashJob::builder([Algorithm::MerkleSha256, Algorithm::BlkhashSha256])
                     .chunk_size(chunk)
                     .threads(threads)
-                    .detect_holes(holes);
+                    .detect_holes(holes)
+                    .build()
+                    .unwrap();
                 assert_matches_export(&image, None, &job);
             }
         }
     }
-    let streaming = HashJob::new([Algorithm::Md5]).detect_holes(false);
+    let streaming = HashJob::builder([Algorithm::Md5])
+        .detect_holes(false)
+        .build()
+        .unwrap();
     assert_matches_export(&image, None, &streaming);
 }
 
@@ -333,7 +338,7 @@ fn image_in_a_separate_data_pool() {
     let source = RbdSource::open(&cluster(), &image.spec(None)).unwrap();
     assert!(source.layout().data_pool_id.is_some());
     drop(source);
-    assert_matches_export(&image, None, &HashJob::new([Algorithm::Sha256]));
+    assert_matches_export(&image, None, &HashJob::new([Algorithm::Sha256]).unwrap());
 }
 
 fn open_error(spec: &RbdSpec) -> CephError {
@@ -411,6 +416,7 @@ fn an_image_resized_while_hashed_is_an_error_not_a_digest() {
         &image.path(),
     ]);
     let err = HashJob::new([Algorithm::Md5])
+        .unwrap()
         .hash_source(&source)
         .expect_err("a resized image has no digest");
     assert!(

@@ -11,14 +11,16 @@ use crate::size::{KIB, MIB};
 /// Names are parsed case-insensitively (`"MD5"`, `"md5"`) and printed lower-case.
 /// The *standard* digests produce exactly what the usual tool prints (`md5sum`,
 /// `sha256sum`, `xxhsum`, `b3sum`); the *chunked* constructions split the input into
-/// fixed-size chunks, hash the chunks in parallel and aggregate the chunk digests, as
-/// `DESIGN.md` specifies for each.
+/// fixed-size chunks, hash the chunks in parallel and aggregate the chunk digests (each
+/// variant's documentation names its construction).
 ///
 /// ```
 /// use imghash_engine::Algorithm;
 /// let alg: Algorithm = "SHA256".parse().unwrap();
 /// assert_eq!(alg, Algorithm::Sha256);
 /// assert_eq!(alg.to_string(), "sha256");
+/// // Width, fill and alignment apply, as for a `&str`:
+/// assert_eq!(format!("[{alg:<8}]"), "[sha256  ]");
 /// assert_eq!(Algorithm::MerkleSha256.default_chunk_size(), Some(4 << 20));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,8 +150,10 @@ impl Algorithm {
 }
 
 impl fmt::Display for Algorithm {
+    /// The [`name`](Algorithm::name), honouring width, fill, alignment and precision
+    /// (`{:<14}`), which `write_str` would ignore.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -184,6 +188,19 @@ mod tests {
         assert_eq!("MD5".parse::<Algorithm>().unwrap(), Algorithm::Md5);
         assert_eq!("SHA1".parse::<Algorithm>().unwrap(), Algorithm::Sha1);
         assert_eq!("SHA256".parse::<Algorithm>().unwrap(), Algorithm::Sha256);
+    }
+
+    #[test]
+    fn display_honours_width_fill_and_alignment() {
+        // As `format!` pads any `&str` (the standard library's rules, not ours).
+        for alg in Algorithm::ALL {
+            let name = alg.name();
+            assert_eq!(format!("{alg:<20}|"), format!("{name:<20}|"));
+            assert_eq!(format!("{alg:>20}|"), format!("{name:>20}|"));
+            assert_eq!(format!("{alg:*^21}|"), format!("{name:*^21}|"));
+            assert_eq!(format!("{alg:.3}"), name[..3]);
+        }
+        assert_eq!(format!("{:<8}|", Algorithm::Md5), "md5     |");
     }
 
     #[test]

@@ -15,7 +15,7 @@ const MERKLE_LEAF_PREFIX: &[u8] = &[0x00];
 const MERKLE_NODE_PREFIX: &[u8] = &[0x01];
 
 /// The standard digest a construction applies to its chunks and nodes.
-fn base_algorithm(algorithm: Algorithm) -> Algorithm {
+pub(crate) fn base_algorithm(algorithm: Algorithm) -> Algorithm {
     match algorithm {
         Algorithm::MerkleSha256
         | Algorithm::BlkhashSha256

@@ -3,7 +3,7 @@
 //!
 //! A [`ChunkedDigest`] is the state one chunked construction shares across threads: a
 //! reorder buffer that hands chunk digests to the aggregator in chunk order. A
-//! [`ChunkCursor`] hashes a run of consecutive chunks; the pipeline uses one cursor for the
+//! [`ChunkCursor`] hashes a run of consecutive chunks; the hand-off uses one cursor for the
 //! whole input, the parallel mode one per unit of work.
 
 use std::collections::BTreeMap;
@@ -14,8 +14,8 @@ use rayon::ThreadPool;
 
 use crate::chunked::{zero_chunk_digest_is_shared, Aggregated, Aggregator, LeafHasher};
 use crate::control::CancelToken;
-use crate::job::{ChunkCallback, ChunkDigest};
-use crate::pipeline::{feed_zeros, Block};
+use crate::reader::{feed_zeros, Block};
+use crate::sink::{ChunkDigest, ChunkSender};
 use crate::stream::StreamHasher;
 use crate::Algorithm;
 
@@ -68,13 +68,14 @@ pub(crate) fn chunked_digest(
 pub(crate) struct ChunkedDigest {
     algorithm: Algorithm,
     chunk_size: u64,
-    on_chunk: Option<ChunkCallback>,
+    /// Where released chunks go when the run's sink wants this construction's.
+    chunks: Option<ChunkSender>,
     /// Digest of a whole all-zero chunk, computed once on first need.
     zero_leaf: OnceLock<Vec<u8>>,
     collector: Mutex<Collector>,
 }
 
-/// Reorders chunk digests and feeds them to the aggregator (and the chunk callback).
+/// Reorders chunk digests and feeds them to the aggregator (and the chunk sink's queue).
 struct Collector {
     next: u64,
     pending: BTreeMap<u64, (Vec<u8>, u64)>,
@@ -85,12 +86,12 @@ impl ChunkedDigest {
     pub(crate) fn new(
         algorithm: Algorithm,
         chunk_size: u64,
-        on_chunk: Option<ChunkCallback>,
+        chunks: Option<ChunkSender>,
     ) -> ChunkedDigest {
         ChunkedDigest {
             algorithm,
             chunk_size,
-            on_chunk,
+            chunks,
             zero_leaf: OnceLock::new(),
             collector: Mutex::new(Collector {
                 next: 0,
@@ -125,13 +126,11 @@ impl ChunkedDigest {
             let Some((leaf, len)) = collector.pending.remove(&next) else {
                 break;
             };
-            if let Some(callback) = &self.on_chunk {
-                let chunk = ChunkDigest {
-                    offset: next * self.chunk_size,
-                    len,
-                    digest: leaf.clone(),
-                };
-                callback(self.algorithm, &chunk);
+            if let Some(chunks) = &self.chunks {
+                let chunk = ChunkDigest::new(next * self.chunk_size, len, leaf.clone());
+                // Waits while the sink's queue is full (bounded memory); fails only once
+                // the sink has failed, and then the run is being stopped anyway.
+                let _ = chunks.send((self.algorithm, chunk));
             }
             collector.aggregator.push(&leaf, len);
             collector.next += 1;

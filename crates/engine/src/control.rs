@@ -13,19 +13,28 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Default)]
 pub struct Progress(Arc<ProgressCounters>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ProgressCounters {
     done: AtomicU64,
     /// `u64::MAX` while unknown (a stream such as stdin).
     total: AtomicU64,
 }
 
+/// Written by hand so that `Progress::default()` is the same as [`Progress::new`]: an
+/// unknown total, not a known total of zero bytes.
+impl Default for ProgressCounters {
+    fn default() -> ProgressCounters {
+        ProgressCounters {
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
 impl Progress {
-    /// A counter at zero with an unknown total.
+    /// A counter at zero with an unknown total; the same as `Progress::default()`.
     pub fn new() -> Progress {
-        let progress = Progress::default();
-        progress.0.total.store(u64::MAX, Ordering::Relaxed);
-        progress
+        Progress::default()
     }
 
     /// Bytes every requested digest has consumed.
@@ -54,6 +63,11 @@ impl Progress {
 /// skip queued work once it is set, so a job returns [`Error::Cancelled`](crate::Error)
 /// within the time of hashing one block (milliseconds).
 ///
+/// A token stays cancelled: every run of a [`HashJob`](crate::HashJob) built with a
+/// cancelled token returns `Cancelled` at once, without reading. To stop one run and keep
+/// the job usable, cancel that run's [`JobHandle`](crate::JobHandle) (each background
+/// run has a token of its own), or give each blocking run a fresh token.
+///
 /// ```
 /// let token = imghash_engine::CancelToken::new();
 /// let for_the_job = token.clone();
@@ -61,7 +75,14 @@ impl Progress {
 /// assert!(for_the_job.is_cancelled());
 /// ```
 #[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<CancelNode>);
+
+#[derive(Debug, Default)]
+struct CancelNode {
+    cancelled: AtomicBool,
+    /// A token this one follows: cancelling the parent cancels this one, not the reverse.
+    parent: Option<Arc<CancelNode>>,
+}
 
 impl CancelToken {
     /// A token not yet cancelled.
@@ -71,11 +92,62 @@ impl CancelToken {
 
     /// Requests cancellation; idempotent.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.cancelled.store(true, Ordering::Relaxed);
     }
 
-    /// True once [`cancel`](Self::cancel) was called on any clone.
+    /// True once [`cancel`](Self::cancel) was called on any clone (or on the token this one
+    /// was made from with [`child`](Self::child)).
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        let mut node = Some(&self.0);
+        while let Some(current) = node {
+            if current.cancelled.load(Ordering::Relaxed) {
+                return true;
+            }
+            node = current.parent.as_ref();
+        }
+        false
+    }
+
+    /// A new token that is cancelled when this one is, and can also be cancelled on its
+    /// own without touching this one: one run's token under a token for a whole service.
+    ///
+    /// ```
+    /// let service = imghash_engine::CancelToken::new();
+    /// let run = service.child();
+    /// run.cancel();
+    /// assert!(!service.is_cancelled());
+    /// let next_run = service.child();
+    /// service.cancel();
+    /// assert!(next_run.is_cancelled());
+    /// ```
+    pub fn child(&self) -> CancelToken {
+        CancelToken(Arc::new(CancelNode {
+            cancelled: AtomicBool::new(false),
+            parent: Some(self.0.clone()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_default_and_new_agree_on_an_unknown_total() {
+        assert_eq!(Progress::default().total(), None);
+        assert_eq!(Progress::new().total(), None);
+        assert_eq!(Progress::default().done(), Progress::new().done());
+    }
+
+    #[test]
+    fn a_child_token_follows_its_parent_but_not_the_reverse() {
+        let parent = CancelToken::new();
+        let child = parent.child();
+        let grandchild = child.child();
+        grandchild.cancel();
+        assert!(!child.is_cancelled() && !parent.is_cancelled());
+        let sibling = parent.child();
+        parent.cancel();
+        assert!(sibling.is_cancelled() && child.is_cancelled());
     }
 }

@@ -1,7 +1,10 @@
 //! The engine's one error type.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
+
+use crate::Algorithm;
 
 /// Everything that can go wrong while hashing.
 ///
@@ -27,7 +30,18 @@ pub enum Error {
         /// Why it was rejected.
         reason: String,
     },
-    /// The request is inconsistent (e.g. no algorithm, a chunk size Glacier cannot use).
+    /// A job setting is out of range or does not fit the requested algorithms; reported by
+    /// [`HashJobBuilder::build`](crate::HashJobBuilder::build), before anything is read.
+    #[error("invalid {setting} {value}: {reason}")]
+    InvalidSetting {
+        /// Which setting.
+        setting: Setting,
+        /// The value as given, e.g. `4MiB` or `0`.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The request is inconsistent (e.g. comparing manifests of different constructions).
     #[error("{0}")]
     InvalidRequest(String),
     /// The input could not be opened.
@@ -60,6 +74,16 @@ pub enum Error {
     /// The job was cancelled through its [`CancelToken`](crate::CancelToken).
     #[error("cancelled")]
     Cancelled,
+    /// The [`ChunkSink`](crate::ChunkSink) returned an error; the job stopped there.
+    #[error("chunk sink failed at the {algorithm} chunk at offset {offset}: {error}")]
+    Sink {
+        /// The construction whose chunk was refused.
+        algorithm: Algorithm,
+        /// Byte offset of that chunk.
+        offset: u64,
+        /// The sink's error (part of the message, so not also a `source()`).
+        error: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The thread pool could not be built.
     #[error("cannot start hashing threads: {0}")]
     ThreadPool(String),
@@ -73,6 +97,35 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// A setting of [`HashJobBuilder`](crate::HashJobBuilder), as named in
+/// [`Error::InvalidSetting`]; displayed as the builder method's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Setting {
+    /// The algorithms of the job.
+    Algorithms,
+    /// [`chunk_size`](crate::HashJobBuilder::chunk_size).
+    ChunkSize,
+    /// [`threads`](crate::HashJobBuilder::threads).
+    Threads,
+    /// [`block_size`](crate::HashJobBuilder::block_size).
+    BlockSize,
+    /// [`read_strategy`](crate::HashJobBuilder::read_strategy).
+    ReadStrategy,
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Setting::Algorithms => "algorithms",
+            Setting::ChunkSize => "chunk_size",
+            Setting::Threads => "threads",
+            Setting::BlockSize => "block_size",
+            Setting::ReadStrategy => "read_strategy",
+        })
+    }
 }
 
 /// The engine's result type.

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! [`ManifestWriter`] streams chunks out as a job produces them (a manifest of a 500 GiB
-//! image with 64 KiB chunks has 8 million lines; none of them is kept in memory).
+//! image with 64 KiB chunks has 8 million lines; none of them is kept in memory): it is a
+//! [`ChunkSink`], so a write error stops the job.
 
 use std::io::{self, BufRead, Write};
 use std::ops::Range;
@@ -20,7 +21,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::job::ChunkDigest;
+use crate::sink::{ChunkDigest, ChunkSink, SinkError};
 use crate::{hex, Algorithm};
 
 const FORMAT_VERSION: u32 = 1;
@@ -47,8 +48,30 @@ struct Trailer {
 }
 
 /// Writes a manifest line by line.
+///
+/// As a [`ChunkSink`] it writes the chunks of its own algorithm and ignores the others, so
+/// one job can compute other digests alongside.
+///
+/// ```
+/// use imghash_engine::manifest::{Manifest, ManifestWriter};
+/// use imghash_engine::{Algorithm, HashJob, KIB};
+///
+/// let job = HashJob::builder([Algorithm::Md5, Algorithm::BlkhashSha256])
+///     .chunk_size(64 * KIB)
+///     .build()?;
+/// let mut writer = ManifestWriter::new(Vec::new(), Algorithm::BlkhashSha256, 64 * KIB)?;
+/// let report = job.hash_slice_with(&[1; 100_000], &mut writer)?;
+/// let value = report.get(Algorithm::BlkhashSha256).unwrap().value();
+/// let text = writer.finish(report.bytes, &value)?;
+///
+/// let manifest = Manifest::parse(&text[..], "in memory")?;
+/// assert_eq!(manifest.chunks.len(), 2);
+/// assert_eq!(manifest.chunks[1].len, 100_000 - 65_536);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ManifestWriter<W: Write> {
     out: W,
+    algorithm: Algorithm,
 }
 
 impl<W: Write> ManifestWriter<W> {
@@ -60,7 +83,7 @@ impl<W: Write> ManifestWriter<W> {
             chunk_size,
         };
         write_line(&mut out, &header)?;
-        Ok(ManifestWriter { out })
+        Ok(ManifestWriter { out, algorithm })
     }
 
     /// Adds the next chunk.
@@ -83,6 +106,19 @@ impl<W: Write> ManifestWriter<W> {
         write_line(&mut self.out, &trailer)?;
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+impl<W: Write + Send> ChunkSink for ManifestWriter<W> {
+    fn chunk(&mut self, algorithm: Algorithm, chunk: &ChunkDigest) -> Result<(), SinkError> {
+        if algorithm == self.algorithm {
+            ManifestWriter::chunk(self, chunk)?;
+        }
+        Ok(())
+    }
+
+    fn wants(&self, algorithm: Algorithm) -> bool {
+        algorithm == self.algorithm
     }
 }
 
@@ -157,11 +193,7 @@ impl Manifest {
                 serde_json::from_str(&line).map_err(|e| bad(number, e.to_string()))?;
             let digest = decode_hex(&chunk.digest)
                 .ok_or_else(|| bad(number, "digest is not hex".to_string()))?;
-            chunks.push(ChunkDigest {
-                offset: chunk.offset,
-                len: chunk.length,
-                digest,
-            });
+            chunks.push(ChunkDigest::new(chunk.offset, chunk.length, digest));
         }
         Err(bad(
             chunks.len() + 2,
@@ -185,7 +217,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 ///
 /// ```
 /// # use imghash_engine::{manifest::{diff, Manifest}, Algorithm, ChunkDigest};
-/// let chunk = |offset, digest: u8| ChunkDigest { offset, len: 10, digest: vec![digest] };
+/// let chunk = |offset, digest: u8| ChunkDigest::new(offset, 10, vec![digest]);
 /// let a = Manifest { algorithm: Algorithm::MerkleSha256, chunk_size: 10, length: 30,
 ///     chunks: vec![chunk(0, 1), chunk(10, 2), chunk(20, 3)], value: String::new() };
 /// let mut b = a.clone();

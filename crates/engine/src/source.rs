@@ -180,3 +180,24 @@ impl Source for FileSource {
         }
     }
 }
+
+/// Bytes in memory, for [`HashJob::hash_slice`](crate::HashJob::hash_slice): positional
+/// reads, so that the chunked constructions of a large slice are hashed in parallel.
+pub(crate) struct SliceSource<'a>(pub(crate) &'a [u8]);
+
+impl Source for SliceSource<'_> {
+    fn describe(&self) -> String {
+        format!("{} bytes in memory", self.0.len())
+    }
+
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let start = usize::try_from(offset).map_or(self.0.len(), |o| o.min(self.0.len()));
+        let n = buf.len().min(self.0.len() - start);
+        buf[..n].copy_from_slice(&self.0[start..start + n]);
+        Ok(n)
+    }
+}

@@ -1,5 +1,5 @@
 //! The engine on real files: sparse files with data at chunk and block edges, files that
-//! change while hashed, cancellation, progress and chunk callbacks.
+//! change while hashed, cancellation, progress and the chunk sink.
 //!
 //! Expected values for standard digests come from the coreutils binaries (`md5sum`,
 //! `sha256sum`); for chunked constructions, the tests check that reading strategy never
@@ -11,9 +11,10 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
-use imghash_engine::{Algorithm, CancelToken, Error, FileSource, HashJob, Progress, MIB};
+use imghash_engine::{
+    Algorithm, CancelToken, ChunkDigest, Error, FileSource, HashJob, Progress, SinkError, MIB,
+};
 
 /// Output of a coreutils-style tool: the first word of its line.
 fn reference(tool: &str, path: &Path) -> String {
@@ -90,16 +91,24 @@ fn sparse_files_hash_the_same_with_and_without_hole_detection() {
     let path = sparse_file(dir.path(), "sparse.img", 6 * chunk + 777, &islands);
     let mut algorithms = vec![Algorithm::Md5, Algorithm::Sha256, Algorithm::Blake3];
     algorithms.extend(ALL_CHUNKED);
-    let streamed_and_chunked = HashJob::new(algorithms.clone()).threads(2);
-    let baseline = values(&streamed_and_chunked.clone().detect_holes(false), &path);
+    let streamed_and_chunked = HashJob::builder(algorithms.clone()).threads(2);
+    let without_holes = streamed_and_chunked.clone().detect_holes(false);
+    let baseline = values(&without_holes.build().unwrap(), &path);
     assert_eq!(baseline[0], reference("md5sum", &path));
     assert_eq!(baseline[1], reference("sha256sum", &path));
-    assert_eq!(values(&streamed_and_chunked, &path), baseline);
+    assert_eq!(
+        values(&streamed_and_chunked.build().unwrap(), &path),
+        baseline
+    );
     // Chunked-only jobs take the parallel path; BLAKE3 alone too.
     for (i, &alg) in algorithms.iter().enumerate().skip(2) {
         for holes in [true, false] {
             for threads in [1, 3] {
-                let job = HashJob::new([alg]).threads(threads).detect_holes(holes);
+                let job = HashJob::builder([alg])
+                    .threads(threads)
+                    .detect_holes(holes)
+                    .build()
+                    .unwrap();
                 assert_eq!(
                     values(&job, &path),
                     [baseline[i].clone()],
@@ -117,10 +126,11 @@ fn all_zero_data_written_to_disk_hashes_like_a_hole() {
     let hole = sparse_file(dir.path(), "hole.img", len, &[]);
     let written = dir.path().join("written.img");
     std::fs::write(&written, vec![0u8; len as usize]).unwrap();
-    let job = HashJob::new(ALL_CHUNKED);
+    let job = HashJob::new(ALL_CHUNKED).unwrap();
     assert_eq!(values(&job, &hole), values(&job, &written));
     assert_eq!(
         HashJob::new([Algorithm::Md5])
+            .unwrap()
             .hash_file(&hole)
             .unwrap()
             .digests[0]
@@ -137,18 +147,19 @@ fn results_do_not_depend_on_read_size_or_threads_at_chunk_edges() {
         let path = dir.path().join(format!("f{len}"));
         std::fs::write(&path, noise(len as usize, len)).unwrap();
         // Not Glacier: its chunk size is fixed.
-        let job = HashJob::new(
+        let settings = HashJob::builder(
             ALL_CHUNKED
                 .into_iter()
                 .filter(|&a| a != Algorithm::GlacierSha256),
         )
         .chunk_size(chunk);
+        let job = settings.build().unwrap();
         let expected = values(&job, &path);
         for read_size in [4096, 10_000, chunk as usize, 1 << 20] {
             for threads in [1, 2, 5] {
-                let variant = job.clone().block_size(read_size).threads(threads);
+                let variant = settings.clone().block_size(read_size).threads(threads);
                 assert_eq!(
-                    values(&variant, &path),
+                    values(&variant.build().unwrap(), &path),
                     expected,
                     "len {len} read {read_size} threads {threads}"
                 );
@@ -167,8 +178,10 @@ fn blake3_in_parallel_subtrees_equals_blake3_streamed() {
     for len in [4 * MIB, 4 * MIB + 1, 8 * MIB, 12 * MIB + 1023, 17 * MIB] {
         let path = dir.path().join(format!("b{len}"));
         std::fs::write(&path, noise(len as usize, 7)).unwrap();
-        let parallel = values(&HashJob::new([Algorithm::Blake3]).threads(2), &path);
+        let threads = HashJob::builder([Algorithm::Blake3]).threads(2);
+        let parallel = values(&threads.build().unwrap(), &path);
         let streamed = HashJob::new([Algorithm::Blake3])
+            .unwrap()
             .hash_reader(&mut File::open(&path).unwrap())
             .unwrap();
         assert_eq!(parallel[0], streamed.digests[0].value(), "len {len}");
@@ -188,7 +201,8 @@ fn a_file_that_grows_after_open_is_an_error() {
         .write_all(b"more")
         .unwrap();
     for algorithm in [Algorithm::Md5, Algorithm::MerkleSha256] {
-        let err = HashJob::new([algorithm]).hash_source(&source).unwrap_err();
+        let job = HashJob::new([algorithm]).unwrap();
+        let err = job.hash_source(&source).unwrap_err();
         assert!(matches!(err, Error::Changed { .. }), "{algorithm}: {err}");
         assert!(
             err.to_string()
@@ -211,7 +225,8 @@ fn a_file_that_shrinks_after_open_is_an_error() {
         .set_len(MIB)
         .unwrap();
     for algorithm in [Algorithm::Sha1, Algorithm::BlkhashSha256] {
-        let err = HashJob::new([algorithm]).hash_source(&source).unwrap_err();
+        let job = HashJob::new([algorithm]).unwrap();
+        let err = job.hash_source(&source).unwrap_err();
         assert!(matches!(err, Error::Changed { .. }), "{algorithm}: {err}");
         assert!(err.to_string().contains("shrinks.img"), "{err}");
     }
@@ -226,21 +241,19 @@ fn a_file_replaced_or_deleted_after_open_is_an_error() {
     let other = dir.path().join("other.img");
     std::fs::write(&other, b"original").unwrap();
     std::fs::rename(&other, &path).unwrap();
-    let err = HashJob::new([Algorithm::Md5])
-        .hash_source(&source)
-        .unwrap_err();
+    let md5 = HashJob::new([Algorithm::Md5]).unwrap();
+    let err = md5.hash_source(&source).unwrap_err();
     assert!(err.to_string().contains("replaced"), "{err}");
     let source = FileSource::open(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
-    let err = HashJob::new([Algorithm::Md5])
-        .hash_source(&source)
-        .unwrap_err();
+    let err = md5.hash_source(&source).unwrap_err();
     assert!(err.to_string().contains("deleted"), "{err}");
 }
 
 #[test]
 fn a_missing_file_names_its_path() {
     let err = HashJob::new([Algorithm::Md5])
+        .unwrap()
         .hash_file("/nonexistent/disk.qcow2")
         .unwrap_err();
     assert!(matches!(err, Error::Open { .. }));
@@ -256,8 +269,10 @@ fn cancelling_stops_a_job_early_with_a_distinct_error() {
     for algorithm in [Algorithm::Md5, Algorithm::MerkleSha256] {
         let progress = Progress::new();
         let cancel = CancelToken::new();
-        let job = HashJob::new([algorithm])
+        let job = HashJob::builder([algorithm])
             .detect_holes(false)
+            .build()
+            .unwrap()
             .progress(&progress)
             .cancel(&cancel);
         let result = std::thread::scope(|s| {
@@ -283,8 +298,10 @@ fn progress_reaches_the_total() {
     // One reader (SHA-256), the parallel mode (Merkle), two readers sharing the blocks (XXH3).
     for algorithm in [Algorithm::Sha256, Algorithm::MerkleSha256, Algorithm::Xxh3] {
         let progress = Progress::new();
-        HashJob::new([algorithm])
+        HashJob::builder([algorithm])
             .threads(2)
+            .build()
+            .unwrap()
             .progress(&progress)
             .hash_file(&path)
             .unwrap();
@@ -294,19 +311,20 @@ fn progress_reaches_the_total() {
 }
 
 #[test]
-fn chunk_callback_sees_every_chunk_in_order() {
+fn chunk_sink_sees_every_chunk_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = sparse_file(dir.path(), "m.img", 10 * MIB + 5, &[(3 * MIB, 10)]);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    HashJob::new([Algorithm::MerkleSha256, Algorithm::S3Etag])
+    let mut seen = Vec::new();
+    let mut sink = |alg: Algorithm, chunk: &ChunkDigest| -> Result<(), SinkError> {
+        seen.push((alg, chunk.offset, chunk.len));
+        Ok(())
+    };
+    HashJob::builder([Algorithm::MerkleSha256, Algorithm::S3Etag])
         .chunk_size(MIB)
-        .on_chunk(Arc::new(move |alg, chunk| {
-            sink.lock().unwrap().push((alg, chunk.offset, chunk.len));
-        }))
-        .hash_file(&path)
+        .build()
+        .unwrap()
+        .hash_file_with(&path, &mut sink)
         .unwrap();
-    let seen = seen.lock().unwrap();
     for alg in [Algorithm::MerkleSha256, Algorithm::S3Etag] {
         let chunks: Vec<_> = seen
             .iter()

@@ -42,14 +42,15 @@ proptest! {
         sizes in prop::collection::vec(1usize..5000, 1..8),
         block in 1usize..9000,
     ) {
-        let job = HashJob::new([
+        let settings = HashJob::builder([
             Algorithm::Md5, Algorithm::Sha256, Algorithm::Xxh3, Algorithm::Blake3,
             Algorithm::MerkleSha256, Algorithm::BlkhashSha256, Algorithm::S3Etag,
             Algorithm::S3Sha256Composite,
         ]).chunk_size(1024).threads(2);
-        let whole = values(&job, &mut data.as_slice());
+        let whole = values(&settings.build().unwrap(), &mut data.as_slice());
         let mut trickle = Trickle { data: &data, sizes, next: 0 };
-        prop_assert_eq!(values(&job.clone().block_size(block), &mut trickle), whole);
+        let job = settings.block_size(block).build().unwrap();
+        prop_assert_eq!(values(&job, &mut trickle), whole);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use imghash_engine::{Algorithm, HashJob};
 use serde_json::Value;
 
 fn vectors() -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vectors.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors.json");
     let text = std::fs::read_to_string(&path).expect("vectors.json");
     let doc: Value = serde_json::from_str(&text).expect("valid JSON");
     doc["cases"].as_array().expect("cases").clone()
@@ -36,7 +36,7 @@ fn check_case(case: &Value, threads: usize, block_size: Option<usize>) -> usize 
         .keys()
         .map(|name| name.parse().expect(name))
         .collect();
-    let mut job = HashJob::new(algorithms.iter().copied()).threads(threads);
+    let mut job = HashJob::builder(algorithms.iter().copied()).threads(threads);
     if let Some(size) = case["chunk_size"].as_u64() {
         job = job.chunk_size(size);
     }
@@ -44,7 +44,11 @@ fn check_case(case: &Value, threads: usize, block_size: Option<usize>) -> usize 
         job = job.block_size(size);
     }
     // Glacier's chunk size is fixed: the cases with another chunk size do not list it.
-    let report = job.hash_reader(&mut data.as_slice()).expect("hash");
+    let report = job
+        .build()
+        .expect("settings")
+        .hash_reader(&mut data.as_slice())
+        .expect("hash");
     for digest in &report.digests {
         assert_eq!(
             digest.value(),

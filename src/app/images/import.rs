@@ -154,9 +154,10 @@ fn copy_with_md5(
         reader: input,
         writer: io::BufWriter::with_capacity(1 << 20, output),
     };
-    let report = HashJob::new([Algorithm::Md5])
+    let report = HashJob::builder([Algorithm::Md5])
         .pool(pool.clone())
-        .hash_reader(&mut tee)
+        .build()
+        .and_then(|job| job.hash_reader(&mut tee))
         .map_err(|e| ApiError::DataLoss(capitalise(&e.to_string())))?;
     let output = tee
         .writer

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use imghash_ceph::{Cluster, ClusterConfig, RbdSource, RbdSpec};
-use imghash_engine::{HashJob, Report};
+use imghash_engine::{ChunkSink, HashJob, Report};
 
 pub use clusters::Clusters;
 pub use rbd::{measure, rbd_input, RbdInput};
@@ -51,13 +51,15 @@ fn from_ceph(err: &imghash_ceph::CephError) -> ApiError {
     }
 }
 
-/// Hashes the RBD image `address` for `imghash sum`/`check`/`diff`.
+/// Hashes the RBD image `address` for `imghash sum`/`check`/`diff`, its chunk digests
+/// going to `sink`.
 pub fn hash_address(
     job: &HashJob,
     address: &str,
     conf: Option<PathBuf>,
     client_id: &str,
     timeout: Duration,
+    sink: &mut dyn ChunkSink,
 ) -> anyhow::Result<Report> {
     let spec: RbdSpec = address.parse()?;
     let config = ClusterConfig {
@@ -68,5 +70,5 @@ pub fn hash_address(
     };
     let cluster = Cluster::connect(&config)?;
     let source = RbdSource::open(&cluster, &spec)?;
-    Ok(job.hash_source(&source)?)
+    Ok(job.hash_source_with(&source, sink)?)
 }

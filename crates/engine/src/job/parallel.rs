@@ -1,4 +1,5 @@
-//! Chunked constructions on a positional source, hashed in parallel without the pipeline.
+//! The parallel strategy: chunked constructions on a positional source, hashed in parallel
+//! without a single reader.
 //!
 //! When a job has only chunked constructions, nothing needs the bytes in order, so each
 //! pool thread takes the next *unit* (a stretch that is a whole number of chunks of every
@@ -17,21 +18,45 @@ use rayon::ThreadPool;
 use crate::consumers::{ChunkCursor, ChunkedDigest, Piece};
 use crate::control::{CancelToken, Progress};
 use crate::error::{Error, Result};
-use crate::pipeline::{check_unchanged, read_error, read_exact_at, DataMap, ReadBuffer};
+use crate::reader::{check_unchanged, read_error, read_exact_at, DataMap, ReadBuffer};
 use crate::source::Source;
 
+use super::HashJob;
+
+impl HashJob {
+    /// Hashes all of `source` into the chunked `digests` in units of `unit` bytes on `pool`;
+    /// returns the number of bytes hashed.
+    pub(super) fn run_parallel(
+        &self,
+        source: &dyn Source,
+        unit: u64,
+        read_size: usize,
+        digests: &[ChunkedDigest],
+        pool: &ThreadPool,
+    ) -> Result<u64> {
+        let plan = UnitPlan {
+            unit,
+            read_size,
+            detect_holes: self.detect_holes,
+            progress: &self.progress,
+            cancel: &self.cancel,
+        };
+        plan.run(source, digests, pool)
+    }
+}
+
 /// How a parallel run reads.
-pub(crate) struct UnitPlan<'a> {
-    pub(crate) unit: u64,
-    pub(crate) read_size: usize,
-    pub(crate) detect_holes: bool,
-    pub(crate) progress: &'a Progress,
-    pub(crate) cancel: &'a CancelToken,
+struct UnitPlan<'a> {
+    unit: u64,
+    read_size: usize,
+    detect_holes: bool,
+    progress: &'a Progress,
+    cancel: &'a CancelToken,
 }
 
 impl UnitPlan<'_> {
     /// Hashes all of `source` into `digests`; returns the number of bytes hashed.
-    pub(crate) fn run(
+    fn run(
         &self,
         source: &dyn Source,
         digests: &[ChunkedDigest],
