@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod cli;
+use imghash::cli;
 
 /// Fast checksums of virtual-machine disk images.
 #[derive(Parser)]
@@ -28,7 +27,7 @@ enum Command {
     /// strategy and digest core the engine chose.
     Speed(cli::speed::SpeedArgs),
     /// Serve CalculateImageHash (ZStack's API) over gRPC, with an embedded inventory.
-    Serve(imghash::server::serve::ServeArgs),
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,14 +39,14 @@ fn main() -> ExitCode {
         Command::Speed(speed) => cli::speed::run(speed),
         Command::Serve(serve) => {
             init_tracing();
-            imghash::server::serve::command(serve).map(|()| ExitCode::SUCCESS)
+            cli::serve::command(serve).map(|()| ExitCode::SUCCESS)
         }
     };
     match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("imghash: {err:#}");
-            ExitCode::from(cli::EXIT_USAGE)
+            ExitCode::from(cli::exit_status(&err))
         }
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use imghash_engine::manifest::{self, Manifest};
 use imghash_engine::{parse_chunk_size, Algorithm, ChunkDigest, HashJob, SinkError};
 
-use super::{HashOptions, EXIT_FAILURE};
+use super::{hash_one_with, HashOptions, UsageError, EXIT_FAILURE};
 
 /// Arguments of `imghash diff`.
 #[derive(clap::Args)]
@@ -40,10 +40,10 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         Some(known) => (known.algorithm, known.chunk_size),
         None => {
             let algorithm: Algorithm = args.algorithm.parse()?;
-            anyhow::ensure!(
-                algorithm.is_chunked(),
-                "diff needs a chunked algorithm, not {algorithm}"
-            );
+            if !algorithm.is_chunked() {
+                let message = format!("diff needs a chunked algorithm, not {algorithm}");
+                return Err(UsageError(message).into());
+            }
             let size = match &args.chunk_size {
                 Some(text) => parse_chunk_size(text)?,
                 None => algorithm.default_chunk_size().expect("chunked"),
@@ -54,7 +54,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let pool = args.options.pool()?;
     let load = |given: Option<Manifest>, path: &str| match given {
         Some(manifest) => Ok(manifest),
-        None => manifest_of_file(path, algorithm, chunk_size, pool.clone()),
+        None => manifest_of_file(path, algorithm, chunk_size, pool.clone(), &args.options),
     };
     let a = load(a, &args.a)?;
     let b = load(b, &args.b)?;
@@ -74,12 +74,14 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Hashes `path` and keeps its chunk digests.
+/// Hashes `path` (a file, `-` for stdin, or a `ceph://` image, with progress as `sum`
+/// shows it) and keeps its chunk digests.
 fn manifest_of_file(
     path: &str,
     algorithm: Algorithm,
     chunk_size: u64,
     pool: Arc<rayon::ThreadPool>,
+    options: &HashOptions,
 ) -> anyhow::Result<Manifest> {
     let mut job = HashJob::builder([algorithm]).pool(pool);
     if algorithm.has_selectable_chunk_size() {
@@ -90,9 +92,7 @@ fn manifest_of_file(
         chunks.push(chunk.clone());
         Ok(())
     };
-    let report = job
-        .build()?
-        .hash_file_with(path, &mut keep)
+    let report = hash_one_with(&job.build()?, path.as_ref(), options, &mut keep)
         .with_context(|| format!("cannot hash {path}"))?;
     Ok(Manifest {
         algorithm,

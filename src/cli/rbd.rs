@@ -16,42 +16,20 @@ pub struct CephOptions {
     pub ceph_timeout: u64,
 }
 
-/// True if `name` names an RBD image rather than a file.
-pub fn is_rbd_address(name: &str) -> bool {
-    name.starts_with("ceph://")
-}
-
-/// Hashes the RBD image `address` with `job`, its chunk digests going to `sink`.
-#[cfg(feature = "ceph")]
+/// Hashes the RBD image `address` with `job`, its chunk digests going to `sink` (through
+/// the Ceph facade, which says so if this build has no Ceph support).
 pub fn hash(
     job: &HashJob,
     address: &str,
     options: &CephOptions,
     sink: &mut dyn ChunkSink,
 ) -> anyhow::Result<Report> {
-    use imghash_ceph::{Cluster, ClusterConfig, RbdSource, RbdSpec};
-    let spec: RbdSpec = address.parse()?;
-    let config = ClusterConfig {
-        conf_path: options.ceph_conf.clone(),
-        client_id: options.ceph_id.clone(),
-        timeout: std::time::Duration::from_secs(options.ceph_timeout),
-        ..ClusterConfig::default()
-    };
-    let cluster = Cluster::connect(&config)?;
-    let source = RbdSource::open(&cluster, &spec)?;
-    Ok(job.hash_source_with(&source, sink)?)
-}
-
-/// Without the `ceph` feature there is no librados to read RBD images with.
-#[cfg(not(feature = "ceph"))]
-pub fn hash(
-    _job: &HashJob,
-    address: &str,
-    _options: &CephOptions,
-    _sink: &mut dyn ChunkSink,
-) -> anyhow::Result<Report> {
-    anyhow::bail!(
-        "{address}: this imghash was built without Ceph support \
-         (rebuild with `cargo build --release --features ceph`)"
+    crate::ceph::hash_address(
+        job,
+        address,
+        options.ceph_conf.clone(),
+        &options.ceph_id,
+        std::time::Duration::from_secs(options.ceph_timeout),
+        sink,
     )
 }

@@ -11,5 +11,7 @@ mod faults;
 mod grpcurl;
 mod harness;
 mod jobs;
+mod private_files;
 mod restart;
 mod security;
+mod sharing;

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use imghash::server::proto::*;
-use imghash::server::serve::ServeArgs;
-use imghash::server::LoginLimits;
+use imghash::app::LoginLimits;
+use imghash::cli::serve::ServeArgs;
+use imghash::grpc::proto::*;
 use tonic::Code;
 
 use crate::harness::*;
@@ -120,7 +120,7 @@ fn serve_args(listen: &str) -> ServeArgs {
         allow_insecure_listen: false,
         tls_cert: None,
         tls_key: None,
-        ceph_timeout: imghash::server::DEFAULT_CEPH_TIMEOUT,
+        ceph_timeout: imghash::app::DEFAULT_CEPH_TIMEOUT,
     }
 }
 
@@ -235,5 +235,25 @@ async fn tls_serves_a_client_that_trusts_the_certificate_and_a_plaintext_client_
         .await;
     assert!(untrusting.is_err(), "an unknown certificate is not trusted");
     assert!(server.healthy().await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_log_in_with_an_overlong_name_or_password_is_refused_before_it_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    for (name, password, field) in [
+        ("n".repeat(3 << 20), "x".to_string(), "accountName"),
+        ("admin".to_string(), "p".repeat(3 << 20), "password"),
+    ] {
+        let result = server
+            .accounts()
+            .log_in_by_account(login(&name, &password))
+            .await;
+        let status = assert_zstack_error(result, Code::InvalidArgument, "SYS.1007");
+        assert!(status.message().contains(field), "{status:?}");
+    }
+    // The overlong attempts counted against nobody: admin still logs in.
+    server.login().await;
     server.stop().await;
 }

@@ -20,6 +20,16 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
 
+    /// The database file (or its `-wal`/`-shm`) could not be made private (mode 0600).
+    #[error("cannot make the inventory database {path} private: {source}")]
+    Private {
+        /// The file given to [`crate::Store::open`].
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The file was written by a newer imghash whose schema this build does not know.
     #[error(
         "the inventory database {path} has schema version {found}, but this build knows only \
