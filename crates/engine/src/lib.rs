@@ -29,6 +29,7 @@
 mod algorithm;
 mod chunked;
 mod consumers;
+mod content;
 mod control;
 mod error;
 mod job;
@@ -40,6 +41,7 @@ mod source;
 mod stream;
 
 pub use algorithm::Algorithm;
+pub use content::{ContentSource, ImageFormat};
 pub use control::{CancelToken, Progress};
 pub use error::{Error, Result};
 pub use job::{ChunkCallback, ChunkDigest, Digest, HashJob, Report, DEFAULT_BLOCK_SIZE};
