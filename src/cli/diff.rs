@@ -54,7 +54,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let pool = args.options.pool()?;
     let load = |given: Option<Manifest>, path: &str| match given {
         Some(manifest) => Ok(manifest),
-        None => manifest_of_file(path, algorithm, chunk_size, pool.clone()),
+        None => manifest_of_file(path, algorithm, chunk_size, pool.clone(), &args.options),
     };
     let a = load(a, &args.a)?;
     let b = load(b, &args.b)?;
@@ -80,6 +80,7 @@ fn manifest_of_file(
     algorithm: Algorithm,
     chunk_size: u64,
     pool: Arc<rayon::ThreadPool>,
+    options: &HashOptions,
 ) -> anyhow::Result<Manifest> {
     let chunks: Arc<Mutex<Vec<ChunkDigest>>> = Arc::default();
     let sink = chunks.clone();
@@ -91,8 +92,9 @@ fn manifest_of_file(
     if algorithm.has_selectable_chunk_size() {
         job = job.chunk_size(chunk_size);
     }
+    let source = options.read_mode().open(path)?;
     let report = job
-        .hash_file(path)
+        .hash_source(&*source)
         .with_context(|| format!("cannot hash {path}"))?;
     let chunks = std::mem::take(&mut *chunks.lock().expect("chunk list"));
     Ok(Manifest {

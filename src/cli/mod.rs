@@ -6,11 +6,10 @@ mod progress;
 mod rbd;
 pub mod sum;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use imghash_engine::{Algorithm, HashJob, Report};
+use imghash_engine::{Algorithm, ContentSource, FileSource, HashJob, ImageFormat, Report, Source};
 
 /// Exit status for bad usage (unknown algorithm, bad chunk size), as clap uses.
 pub const EXIT_USAGE: u8 = 2;
@@ -26,8 +25,39 @@ pub struct HashOptions {
     /// Show progress on stderr even when it is not a terminal.
     #[arg(long)]
     pub progress: bool,
+    /// Hash the disk an image holds, not the image file's bytes: a qcow2 (with its backing
+    /// chain), vmdk or raw image gives the checksum of `qemu-img convert -O raw IMAGE`.
+    #[arg(long)]
+    pub content: bool,
+    /// With --content: the image format (raw, qcow2, vmdk) instead of detecting it.
+    #[arg(long, value_name = "FORMAT", requires = "content", value_parser = parse_image_format)]
+    pub image_format: Option<ImageFormat>,
     #[command(flatten)]
     pub ceph: rbd::CephOptions,
+}
+
+/// How an input is read: its own bytes, or the guest-visible disk it holds.
+#[derive(Clone, Copy, Debug)]
+pub enum ReadMode {
+    /// The file's bytes (what md5sum hashes).
+    File,
+    /// The disk inside the image, of this format or the detected one.
+    Content(Option<ImageFormat>),
+}
+
+impl ReadMode {
+    /// Opens the local file `name` in this mode.
+    pub fn open(self, name: &str) -> anyhow::Result<Box<dyn Source>> {
+        Ok(match self {
+            ReadMode::File => Box::new(FileSource::open(name)?),
+            ReadMode::Content(format) => Box::new(ContentSource::open(name, format)?),
+        })
+    }
+}
+
+fn parse_image_format(name: &str) -> Result<ImageFormat, String> {
+    name.parse()
+        .map_err(|e: imghash_engine::Error| e.to_string())
 }
 
 impl HashOptions {
@@ -40,6 +70,14 @@ impl HashOptions {
             Some(n) => job.threads(n),
             None => job,
         })
+    }
+
+    /// How inputs are read: `--content` or not.
+    pub fn read_mode(&self) -> ReadMode {
+        match self.content {
+            true => ReadMode::Content(self.image_format),
+            false => ReadMode::File,
+        }
     }
 
     /// One pool for every file of the run.
@@ -74,12 +112,16 @@ pub fn hash_one(job: &HashJob, name: &str, options: &HashOptions) -> anyhow::Res
     let job = job.clone().progress(&progress);
     let _bar = progress::ProgressDisplay::start(name, &progress, options.progress);
     if name == "-" {
+        anyhow::ensure!(
+            !options.content,
+            "--content needs an image file, not standard input"
+        );
         let mut stdin = std::io::stdin().lock();
         Ok(job.hash_reader(&mut stdin)?)
     } else if rbd::is_rbd_address(name) {
-        rbd::hash(&job, name, &options.ceph)
+        rbd::hash(&job, name, &options.ceph, options.read_mode())
     } else {
-        Ok(job.hash_file(Path::new(name))?)
+        Ok(job.hash_source(&*options.read_mode().open(name)?)?)
     }
 }
 

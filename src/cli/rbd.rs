@@ -2,6 +2,8 @@
 
 use imghash_engine::{HashJob, Report};
 
+use super::ReadMode;
+
 /// How to reach the Ceph cluster for `ceph://` inputs.
 #[derive(clap::Args, Clone)]
 pub struct CephOptions {
@@ -23,7 +25,12 @@ pub fn is_rbd_address(name: &str) -> bool {
 
 /// Hashes the RBD image `address` with `job`.
 #[cfg(feature = "ceph")]
-pub fn hash(job: &HashJob, address: &str, options: &CephOptions) -> anyhow::Result<Report> {
+pub fn hash(
+    job: &HashJob,
+    address: &str,
+    options: &CephOptions,
+    mode: ReadMode,
+) -> anyhow::Result<Report> {
     use imghash_ceph::{Cluster, ClusterConfig, RbdSource, RbdSpec};
     let spec: RbdSpec = address.parse()?;
     let config = ClusterConfig {
@@ -34,12 +41,24 @@ pub fn hash(job: &HashJob, address: &str, options: &CephOptions) -> anyhow::Resu
     };
     let cluster = Cluster::connect(&config)?;
     let source = RbdSource::open(&cluster, &spec)?;
-    Ok(job.hash_source(&source)?)
+    match mode {
+        ReadMode::File => Ok(job.hash_source(&source)?),
+        // A qcow2 or vmdk stored in RBD: its guest disk (backing files cannot be followed).
+        ReadMode::Content(format) => {
+            let disk = imghash_engine::ContentSource::from_source(Box::new(source), format)?;
+            Ok(job.hash_source(&disk)?)
+        }
+    }
 }
 
 /// Without the `ceph` feature there is no librados to read RBD images with.
 #[cfg(not(feature = "ceph"))]
-pub fn hash(_job: &HashJob, address: &str, _options: &CephOptions) -> anyhow::Result<Report> {
+pub fn hash(
+    _job: &HashJob,
+    address: &str,
+    _options: &CephOptions,
+    _mode: ReadMode,
+) -> anyhow::Result<Report> {
     anyhow::bail!(
         "{address}: this imghash was built without Ceph support \
          (rebuild with `cargo build --release --features ceph`)"

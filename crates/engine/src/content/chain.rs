@@ -5,7 +5,7 @@ use std::io;
 use std::ops::Range;
 
 use super::cache::Lru;
-use super::layer::{corrupt, Extent, Layer};
+use super::layer::{corrupt, read_full, Extent, Layer};
 
 /// Memory for decompressed clusters shared by the hashing threads (clusters are at most
 /// 2 MiB; reads are smaller, so a cluster is decompressed once and then copied from).
@@ -164,25 +164,8 @@ fn holds_data(extent: Extent) -> bool {
 
 /// Fills `buf` from stored bytes. A data cluster may end past the end of its file (the
 /// file was not extended to a whole cluster): those bytes read as zeros, as QEMU reads them.
-fn read_stored(
-    layer: &dyn Layer,
-    file: usize,
-    mut buf: &mut [u8],
-    mut offset: u64,
-) -> io::Result<()> {
-    while !buf.is_empty() {
-        match layer.read_stored(file, buf, offset) {
-            Ok(0) => {
-                buf.fill(0);
-                return Ok(());
-            }
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+fn read_stored(layer: &dyn Layer, file: usize, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let n = read_full(layer.file(file), buf, offset)?;
+    buf[n..].fill(0);
     Ok(())
 }

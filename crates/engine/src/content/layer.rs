@@ -3,6 +3,8 @@
 
 use std::io;
 
+use crate::source::Source;
+
 /// What a run of guest bytes is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Extent {
@@ -34,8 +36,8 @@ pub(crate) trait Layer: Send + Sync {
     /// The run starting at `offset` (< `size()`). Errors name the corrupt table or entry.
     fn run_at(&self, offset: u64) -> io::Result<Run>;
 
-    /// Reads stored bytes of file `file` at `offset`, like `pread`.
-    fn read_stored(&self, file: usize, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// The layer's file number `index` (see [`Extent::Stored`]).
+    fn file(&self, index: usize) -> &dyn Source;
 
     /// The whole decompressed cluster (grain) whose compressed data lies at `offset`.
     fn decompress(&self, offset: u64, len: u64) -> io::Result<Vec<u8>>;
@@ -50,4 +52,32 @@ pub(crate) trait Layer: Send + Sync {
 /// An `InvalidData` error: the image's metadata is corrupt or unsupported.
 pub(crate) fn corrupt(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// Reads from `offset` until `buf` is full or the file ends; returns the bytes read.
+pub(crate) fn read_full(source: &dyn Source, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match source.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Fills `buf` from `offset`; a file ending first means the image is truncated.
+pub(crate) fn read_exact(source: &dyn Source, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let n = read_full(source, buf, offset)?;
+    if n < buf.len() {
+        return Err(corrupt(format!(
+            "the file ends at offset {}, inside the {} bytes needed at offset {offset}: the \
+             image is truncated",
+            offset + n as u64,
+            buf.len()
+        )));
+    }
+    Ok(())
 }

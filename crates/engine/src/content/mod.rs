@@ -306,11 +306,12 @@ impl ChainOpener {
 /// The format of `source`, from its first bytes.
 fn detect(source: &dyn Source) -> Result<ImageFormat> {
     let mut start = vec![0; source.len().min(512) as usize];
-    crate::pipeline::read_exact_at(source, &mut start, 0)?;
-    ImageFormat::detect(&start).map_err(|reason| Error::Image {
+    let bad = |reason| Error::Image {
         name: source.describe(),
         reason,
-    })
+    };
+    layer::read_exact(source, &mut start, 0).map_err(|e| bad(e.to_string()))?;
+    ImageFormat::detect(&start).map_err(bad)
 }
 
 impl Source for ContentSource {

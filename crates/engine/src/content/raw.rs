@@ -40,8 +40,8 @@ impl Layer for RawLayer {
         })
     }
 
-    fn read_stored(&self, _file: usize, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.file.read_at(buf, offset)
+    fn file(&self, _index: usize) -> &dyn Source {
+        &*self.file
     }
 
     fn decompress(&self, offset: u64, _len: u64) -> io::Result<Vec<u8>> {

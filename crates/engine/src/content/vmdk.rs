@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use super::cache::Lru;
 use super::decompress;
-use super::layer::{corrupt, Extent, Layer, Run};
-use crate::pipeline::read_exact_at;
+use super::layer::{corrupt, read_exact, Extent, Layer, Run};
 use crate::source::Source;
 
 pub(crate) const MAGIC: &[u8; 4] = b"KDMV";
@@ -90,7 +89,7 @@ impl VmdkLayer {
                 ));
             }
             let mut buf = vec![0; len as usize];
-            read_exact_at(&*file, &mut buf, offset)
+            read_exact(&*file, &mut buf, offset)
                 .map_err(|e| format!("cannot read {len} bytes at offset {offset}: {e}"))?;
             Ok(buf)
         };
@@ -178,7 +177,7 @@ impl VmdkLayer {
             .get_or_load((0, u64::from(sector)), bytes as usize, || {
                 let at = u64::from(sector) * SECTOR;
                 let mut raw = vec![0; bytes as usize];
-                read_exact_at(&*self.file, &mut raw, at).map_err(io::Error::other)?;
+                read_exact(&*self.file, &mut raw, at)?;
                 let table: Vec<u32> = raw
                     .chunks_exact(4)
                     .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
@@ -287,8 +286,8 @@ impl Layer for VmdkLayer {
         })
     }
 
-    fn read_stored(&self, _file: usize, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.file.read_at(buf, offset)
+    fn file(&self, _index: usize) -> &dyn Source {
+        &*self.file
     }
 
     fn decompress(&self, offset: u64, _len: u64) -> io::Result<Vec<u8>> {
@@ -297,7 +296,7 @@ impl Layer for VmdkLayer {
         let (start, len) = if self.markers {
             // A grain marker: the grain's sector (8 bytes), then the data's length (4 bytes).
             let mut marker = [0u8; 12];
-            read_exact_at(&*self.file, &mut marker, offset).map_err(|e| fail(e.to_string()))?;
+            read_exact(&*self.file, &mut marker, offset).map_err(|e| fail(e.to_string()))?;
             let len = u64::from(le32(&marker, 8));
             if len == 0 || len > 2 * self.grain_size + SECTOR {
                 return Err(fail(format!("marker gives an impossible length {len}")));
@@ -312,7 +311,7 @@ impl Layer for VmdkLayer {
             ));
         }
         let mut input = vec![0; len as usize];
-        read_exact_at(&*self.file, &mut input, start).map_err(|e| fail(e.to_string()))?;
+        read_exact(&*self.file, &mut input, start).map_err(|e| fail(e.to_string()))?;
         let mut out = vec![0; self.grain_size as usize];
         let n = decompress::inflate(&input, &mut out, true).map_err(fail)?;
         // A short grain is fine where the disk ends; elsewhere the chain refuses to read

@@ -9,8 +9,7 @@ use std::io;
 
 use super::cache::Lru;
 use super::decompress;
-use super::layer::{corrupt, Extent, Layer, Run};
-use crate::pipeline::read_exact_at;
+use super::layer::{corrupt, read_exact, Extent, Layer, Run};
 use crate::source::Source;
 pub(crate) use header::MAGIC;
 use header::{Compression, Header};
@@ -55,7 +54,7 @@ impl Qcow2Layer {
     ) -> Result<(Qcow2Layer, Option<Backing>), String> {
         let read = |len: u64, offset: u64| -> Result<Vec<u8>, String> {
             let mut buf = vec![0; len as usize];
-            read_exact_at(&*file, &mut buf, offset)
+            read_exact(&*file, &mut buf, offset)
                 .map_err(|e| format!("cannot read {len} bytes at offset {offset}: {e}"))?;
             Ok(buf)
         };
@@ -172,7 +171,7 @@ impl Qcow2Layer {
         let size = self.cluster_size();
         self.l2_cache.get_or_load((0, offset), size as usize, || {
             let mut bytes = vec![0; size as usize];
-            read_exact_at(&*self.files[0], &mut bytes, offset)
+            read_exact(&*self.files[0], &mut bytes, offset)
                 .map_err(|e| io::Error::other(format!("L2 table at offset {offset}: {e}")))?;
             let table: Vec<u64> = bytes
                 .chunks_exact(8)
@@ -397,15 +396,15 @@ impl Layer for Qcow2Layer {
         })
     }
 
-    fn read_stored(&self, file: usize, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.files[file].read_at(buf, offset)
+    fn file(&self, index: usize) -> &dyn Source {
+        &*self.files[index]
     }
 
     fn decompress(&self, offset: u64, len: u64) -> io::Result<Vec<u8>> {
         let file = &self.files[0];
         let len = len.min(file.len().saturating_sub(offset));
         let mut input = vec![0; len as usize];
-        read_exact_at(&**file, &mut input, offset).map_err(io::Error::other)?;
+        read_exact(&**file, &mut input, offset)?;
         let mut out = vec![0; self.cluster_size() as usize];
         let produced = match self.compression {
             Compression::Deflate => decompress::inflate(&input, &mut out, false),
