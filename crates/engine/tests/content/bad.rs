@@ -48,7 +48,7 @@ fn patch(work: &Work, image: &str, offset: u64, bytes: &[u8]) {
 
 /// A 64 KiB-cluster qcow2 with data in its first cluster; returns (L1 offset, L2 offset).
 fn small_qcow2(work: &Work, image: &str, size: &str) -> (u64, u64) {
-    work.qemu_img(&["create", "-f", "qcow2", image, size]);
+    work.qemu_img(&format!("create -f qcow2 {image} {size}"));
     work.qemu_io(image, "qcow2", &["write -P 0x61 0 65536"]);
     let l1 = be64_at(work, image, 40);
     let l2 = be64_at(work, image, l1) & 0x00ff_ffff_ffff_fe00;
@@ -109,34 +109,15 @@ fn l2_entries_past_the_end_of_the_file_or_into_metadata_are_refused() {
 #[test]
 fn backing_chain_loops_and_missing_backing_files_are_refused() {
     let work = Work::new();
-    work.qemu_img(&["create", "-f", "qcow2", "b.qcow2", "1M"]);
-    work.qemu_img(&[
-        "create", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "a.qcow2",
-    ]);
-    work.qemu_img(&["rebase", "-u", "-b", "a.qcow2", "-F", "qcow2", "b.qcow2"]);
+    work.qemu_img("create -f qcow2 b.qcow2 1M");
+    work.qemu_img("create -f qcow2 -b b.qcow2 -F qcow2 a.qcow2");
+    work.qemu_img("rebase -u -b a.qcow2 -F qcow2 b.qcow2");
     assert_refused(&work, "a.qcow2", "loops back to");
-    work.qemu_img(&["create", "-f", "qcow2", "self.qcow2", "1M"]);
-    work.qemu_img(&[
-        "rebase",
-        "-u",
-        "-b",
-        "self.qcow2",
-        "-F",
-        "qcow2",
-        "self.qcow2",
-    ]);
+    work.qemu_img("create -f qcow2 self.qcow2 1M");
+    work.qemu_img("rebase -u -b self.qcow2 -F qcow2 self.qcow2");
     assert_refused(&work, "self.qcow2", "loops back to");
-    work.qemu_img(&["create", "-f", "qcow2", "gone.qcow2", "1M"]);
-    work.qemu_img(&[
-        "create",
-        "-f",
-        "qcow2",
-        "-b",
-        "gone.qcow2",
-        "-F",
-        "qcow2",
-        "orphan.qcow2",
-    ]);
+    work.qemu_img("create -f qcow2 gone.qcow2 1M");
+    work.qemu_img("create -f qcow2 -b gone.qcow2 -F qcow2 orphan.qcow2");
     std::fs::remove_file(work.path("gone.qcow2")).unwrap();
     assert_refused(&work, "orphan.qcow2", "backing file");
 }
@@ -144,17 +125,10 @@ fn backing_chain_loops_and_missing_backing_files_are_refused() {
 #[test]
 fn encrypted_qcow2_is_refused() {
     let work = Work::new();
-    work.qemu_img(&[
-        "create",
-        "--object",
-        "secret,id=sec0,data=123456",
-        "-f",
-        "qcow2",
-        "-o",
-        "encrypt.format=luks,encrypt.key-secret=sec0",
-        "enc.qcow2",
-        "1M",
-    ]);
+    work.qemu_img(
+        "create --object secret,id=sec0,data=123456 -f qcow2 \
+         -o encrypt.format=luks,encrypt.key-secret=sec0 enc.qcow2 1M",
+    );
     assert_refused(&work, "enc.qcow2", "encrypted");
 }
 
@@ -172,27 +146,11 @@ fn absurd_sizes_are_refused() {
 #[test]
 fn unsupported_formats_are_refused_by_name() {
     let work = Work::new();
-    work.qemu_img(&["create", "-f", "vhdx", "disk.vhdx", "1M"]);
+    work.qemu_img("create -f vhdx disk.vhdx 1M");
     assert_refused(&work, "disk.vhdx", "VHDX");
-    work.qemu_img(&[
-        "create",
-        "-f",
-        "vmdk",
-        "-o",
-        "subformat=monolithicFlat",
-        "flat.vmdk",
-        "1M",
-    ]);
+    work.qemu_img("create -f vmdk -o subformat=monolithicFlat flat.vmdk 1M");
     assert_refused(&work, "flat.vmdk", "descriptor");
-    work.qemu_img(&[
-        "create",
-        "-f",
-        "qcow2",
-        "-o",
-        "compat=0.10",
-        "v1.qcow2",
-        "1M",
-    ]);
+    work.qemu_img("create -f qcow2 -o compat=0.10 v1.qcow2 1M");
     patch(&work, "v1.qcow2", 4, &1u32.to_be_bytes());
     assert_refused(&work, "v1.qcow2", "version 1");
 }
@@ -202,7 +160,7 @@ fn a_corrupt_compressed_cluster_fails_the_hash() {
     let work = Work::new();
     let raw = work.noise_file("disk.raw", 1 << 20, &[]);
     work.qemu_io(raw.to_str().unwrap(), "raw", &["write -P 0x41 0 1M"]);
-    work.qemu_img(&["convert", "-c", "-O", "qcow2", "disk.raw", "c.qcow2"]);
+    work.qemu_img("convert -c -O qcow2 disk.raw c.qcow2");
     let l1 = be64_at(&work, "c.qcow2", 40);
     let l2 = be64_at(&work, "c.qcow2", l1) & 0x00ff_ffff_ffff_fe00;
     let entry = be64_at(&work, "c.qcow2", l2);

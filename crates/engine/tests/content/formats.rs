@@ -34,7 +34,7 @@ fn qcow2_of_every_cluster_size_matches_qemu_img_convert() {
     for cluster_size in ["512", "4096", "65536", "2097152"] {
         let image = format!("c{cluster_size}.qcow2");
         let options = format!("cluster_size={cluster_size}");
-        work.qemu_img(&["convert", "-O", "qcow2", "-o", &options, &raw, &image]);
+        work.qemu_img(&format!("convert -O qcow2 -o {options} {raw} {image}"));
         work.qemu_io(&image, "qcow2", &CHANGES);
         assert_same_disk(&work, &image);
     }
@@ -44,15 +44,7 @@ fn qcow2_of_every_cluster_size_matches_qemu_img_convert() {
 fn qcow2_version_2_matches_qemu_img_convert() {
     let work = Work::new();
     let raw = disk(&work, "disk.raw");
-    work.qemu_img(&[
-        "convert",
-        "-O",
-        "qcow2",
-        "-o",
-        "compat=0.10",
-        &raw,
-        "v2.qcow2",
-    ]);
+    work.qemu_img(&format!("convert -O qcow2 -o compat=0.10 {raw} v2.qcow2"));
     work.qemu_io("v2.qcow2", "qcow2", &CHANGES);
     assert_same_disk(&work, "v2.qcow2");
 }
@@ -61,15 +53,15 @@ fn qcow2_version_2_matches_qemu_img_convert() {
 fn qcow2_with_extended_l2_subclusters_over_a_backing_file() {
     let work = Work::new();
     let raw = disk(&work, "disk.raw");
-    work.qemu_img(&["convert", "-O", "qcow2", &raw, "base.qcow2"]);
+    work.qemu_img(&format!("convert -O qcow2 {raw} base.qcow2"));
     let options = "extended_l2=on,cluster_size=65536";
     for (image, backing) in [("top.qcow2", Some("base.qcow2")), ("alone.qcow2", None)] {
         let size = ODD_SIZE.to_string();
         match backing {
-            Some(base) => work.qemu_img(&[
-                "create", "-f", "qcow2", "-o", options, "-b", base, "-F", "qcow2", image,
-            ]),
-            None => work.qemu_img(&["create", "-f", "qcow2", "-o", options, image, &size]),
+            Some(base) => work.qemu_img(&format!(
+                "create -f qcow2 -o {options} -b {base} -F qcow2 {image}"
+            )),
+            None => work.qemu_img(&format!("create -f qcow2 -o {options} {image} {size}")),
         }
         // Subclusters are 2 KiB: these land in parts of clusters, leaving the rest to the
         // backing file.
@@ -93,42 +85,19 @@ fn qcow2_with_extended_l2_subclusters_over_a_backing_file() {
 fn three_deep_backing_chain_with_a_larger_top() {
     let work = Work::new();
     let raw = disk(&work, "disk.raw");
-    work.qemu_img(&[
-        "convert",
-        "-O",
-        "qcow2",
-        "-o",
-        "cluster_size=4096",
-        &raw,
-        "base.qcow2",
-    ]);
-    work.qemu_img(&[
-        "create",
-        "-f",
-        "qcow2",
-        "-b",
-        "base.qcow2",
-        "-F",
-        "qcow2",
-        "mid.qcow2",
-    ]);
+    work.qemu_img(&format!(
+        "convert -O qcow2 -o cluster_size=4096 {raw} base.qcow2"
+    ));
+    work.qemu_img("create -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2");
     work.qemu_io(
         "mid.qcow2",
         "qcow2",
         &["write -P 0x61 65536 200000", "write -z 0 8192"],
     );
     let top_size = (ODD_SIZE + 2 * MIB).to_string();
-    work.qemu_img(&[
-        "create",
-        "-f",
-        "qcow2",
-        "-b",
-        "mid.qcow2",
-        "-F",
-        "qcow2",
-        "top.qcow2",
-        &top_size,
-    ]);
+    work.qemu_img(&format!(
+        "create -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2 {top_size}"
+    ));
     work.qemu_io(
         "top.qcow2",
         "qcow2",
@@ -147,16 +116,7 @@ fn three_deep_backing_chain_with_a_larger_top() {
 fn qcow2_over_a_raw_backing_file() {
     let work = Work::new();
     let raw = disk(&work, "disk.raw");
-    work.qemu_img(&[
-        "create",
-        "-f",
-        "qcow2",
-        "-b",
-        &raw,
-        "-F",
-        "raw",
-        "over.qcow2",
-    ]);
+    work.qemu_img(&format!("create -f qcow2 -b {raw} -F raw over.qcow2"));
     work.qemu_io(
         "over.qcow2",
         "qcow2",
@@ -175,17 +135,10 @@ fn compressed_qcow2_matches_qemu_img_convert() {
         "raw",
         &["write -P 0x41 200000 300000", "write -P 0x42 2097152 65536"],
     );
-    work.qemu_img(&["convert", "-c", "-O", "qcow2", &raw, "deflate.qcow2"]);
-    work.qemu_img(&[
-        "convert",
-        "-c",
-        "-O",
-        "qcow2",
-        "-o",
-        "cluster_size=4096",
-        &raw,
-        "small.qcow2",
-    ]);
+    work.qemu_img(&format!("convert -c -O qcow2 {raw} deflate.qcow2"));
+    work.qemu_img(&format!(
+        "convert -c -O qcow2 -o cluster_size=4096 {raw} small.qcow2"
+    ));
     // A compressed cluster partly overwritten becomes an ordinary one.
     work.qemu_io("small.qcow2", "qcow2", &["write -P 0x43 8192 100"]);
     assert_same_disk(&work, "deflate.qcow2");
@@ -197,16 +150,9 @@ fn zstd_compressed_qcow2_matches_qemu_img_convert() {
     let work = Work::new();
     let raw = disk(&work, "disk.raw");
     work.qemu_io(&raw, "raw", &["write -P 0x41 200000 300000"]);
-    work.qemu_img(&[
-        "convert",
-        "-c",
-        "-O",
-        "qcow2",
-        "-o",
-        "compression_type=zstd",
-        &raw,
-        "zstd.qcow2",
-    ]);
+    work.qemu_img(&format!(
+        "convert -c -O qcow2 -o compression_type=zstd {raw} zstd.qcow2"
+    ));
     assert_same_disk(&work, "zstd.qcow2");
 }
 
@@ -217,15 +163,7 @@ fn qcow2_with_an_external_data_file() {
         ("raw-data.qcow2", "data_file=raw-data.bin,data_file_raw=on"),
         ("data.qcow2", "data_file=data.bin"),
     ] {
-        work.qemu_img(&[
-            "create",
-            "-f",
-            "qcow2",
-            "-o",
-            options,
-            image,
-            &ODD_SIZE.to_string(),
-        ]);
+        work.qemu_img(&format!("create -f qcow2 -o {options} {image} {ODD_SIZE}"));
         work.qemu_io(
             image,
             "qcow2",
@@ -247,18 +185,12 @@ fn vmdk_sparse_and_stream_optimized_match_qemu_img_convert() {
     for subformat in ["monolithicSparse", "streamOptimized"] {
         let image = format!("{subformat}.vmdk");
         let options = format!("subformat={subformat}");
-        work.qemu_img(&["convert", "-O", "vmdk", "-o", &options, &raw, &image]);
+        work.qemu_img(&format!("convert -O vmdk -o {options} {raw} {image}"));
         assert_same_disk(&work, &image);
     }
-    work.qemu_img(&[
-        "create",
-        "-f",
-        "vmdk",
-        "-o",
-        "zeroed_grain=on",
-        "written.vmdk",
-        &ODD_SIZE.to_string(),
-    ]);
+    work.qemu_img(&format!(
+        "create -f vmdk -o zeroed_grain=on written.vmdk {ODD_SIZE}"
+    ));
     work.qemu_io(
         "written.vmdk",
         "vmdk",
@@ -274,7 +206,7 @@ fn vmdk_sparse_and_stream_optimized_match_qemu_img_convert() {
 #[test]
 fn a_huge_sparse_qcow2_hashes_like_its_sparse_raw_disk() {
     let work = Work::new();
-    work.qemu_img(&["create", "-f", "qcow2", "huge.qcow2", "16G"]);
+    work.qemu_img("create -f qcow2 huge.qcow2 16G");
     work.qemu_io(
         "huge.qcow2",
         "qcow2",
@@ -301,8 +233,8 @@ fn a_huge_sparse_qcow2_hashes_like_its_sparse_raw_disk() {
 #[test]
 fn blkhash_of_a_sparse_qcow2_equals_the_blksum_vectors() {
     let work = Work::new();
-    work.qemu_img(&["create", "-f", "qcow2", "empty.qcow2", "524288"]);
-    work.qemu_img(&["create", "-f", "qcow2", "abc.qcow2", "15M"]);
+    work.qemu_img("create -f qcow2 empty.qcow2 524288");
+    work.qemu_img("create -f qcow2 abc.qcow2 15M");
     work.qemu_io(
         "abc.qcow2",
         "qcow2",
@@ -353,7 +285,7 @@ fn vector(pattern: &str, len: u64) -> serde_json::Map<String, serde_json::Value>
 fn format_is_detected_or_taken_as_given() {
     let work = Work::new();
     let raw = disk(&work, "disk.raw");
-    work.qemu_img(&["convert", "-O", "qcow2", &raw, "disk.qcow2"]);
+    work.qemu_img(&format!("convert -O qcow2 {raw} disk.qcow2"));
     let detected = ContentSource::open(work.path("disk.qcow2"), None).unwrap();
     assert_eq!(detected.format(), ImageFormat::Qcow2);
     // Told it is raw, the file's own bytes are the disk: the file checksum.

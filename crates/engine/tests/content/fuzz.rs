@@ -16,57 +16,24 @@ fn seeds() -> &'static (Work, Vec<Vec<u8>>) {
         let work = Work::new();
         work.noise_file("disk.raw", 300_000, &[(0, 40_000), (150_000, 9000)]);
         work.qemu_io("disk.raw", "raw", &["write -P 0x41 60000 80000"]);
-        work.qemu_img(&[
-            "convert",
-            "-O",
-            "qcow2",
-            "-o",
-            "cluster_size=4096",
-            "disk.raw",
-            "plain.qcow2",
-        ]);
+        work.qemu_img("convert -O qcow2 -o cluster_size=4096 disk.raw plain.qcow2");
         work.qemu_io(
             "plain.qcow2",
             "qcow2",
             &["write -z 0 8192", "discard 16384 4096"],
         );
-        work.qemu_img(&[
-            "convert",
-            "-c",
-            "-O",
-            "qcow2",
-            "-o",
-            "cluster_size=4096",
-            "disk.raw",
-            "packed.qcow2",
-        ]);
-        work.qemu_img(&[
-            "create",
-            "-f",
-            "qcow2",
-            "-o",
-            "extended_l2=on,cluster_size=16384",
-            "-b",
-            "plain.qcow2",
-            "-F",
-            "qcow2",
-            "sub.qcow2",
-        ]);
+        work.qemu_img("convert -c -O qcow2 -o cluster_size=4096 disk.raw packed.qcow2");
+        work.qemu_img(
+            "create -f qcow2 -o extended_l2=on,cluster_size=16384 -b plain.qcow2 -F qcow2 \
+             sub.qcow2",
+        );
         work.qemu_io(
             "sub.qcow2",
             "qcow2",
             &["write -P 0x42 1024 512", "write -z 8192 1024"],
         );
-        work.qemu_img(&[
-            "convert",
-            "-O",
-            "vmdk",
-            "-o",
-            "subformat=streamOptimized",
-            "disk.raw",
-            "stream.vmdk",
-        ]);
-        work.qemu_img(&["convert", "-O", "vmdk", "disk.raw", "sparse.vmdk"]);
+        work.qemu_img("convert -O vmdk -o subformat=streamOptimized disk.raw stream.vmdk");
+        work.qemu_img("convert -O vmdk disk.raw sparse.vmdk");
         let images = [
             "plain.qcow2",
             "packed.qcow2",

@@ -45,8 +45,9 @@ impl Work {
         );
     }
 
-    pub(crate) fn qemu_img(&self, args: &[&str]) {
-        self.run("qemu-img", args);
+    /// Runs `qemu-img` with the arguments of `line` (split on whitespace).
+    pub(crate) fn qemu_img(&self, line: &str) {
+        self.run("qemu-img", &line.split_whitespace().collect::<Vec<_>>());
     }
 
     /// Runs qemu-io commands (e.g. `write -P 0x5a 0 64k`) on `image` of `format`.
@@ -76,7 +77,7 @@ impl Work {
     /// The disk `image` holds, written out by `qemu-img convert -O raw`.
     pub(crate) fn convert_to_raw(&self, image: &str) -> PathBuf {
         let raw = format!("{image}.converted.raw");
-        self.qemu_img(&["convert", "-O", "raw", image, &raw]);
+        self.qemu_img(&format!("convert -O raw {image} {raw}"));
         self.path(&raw)
     }
 }
