@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use imghash::server::proto::account_service_client::AccountServiceClient;
-use imghash::server::proto::backup_storage_service_client::BackupStorageServiceClient;
-use imghash::server::proto::image_service_client::ImageServiceClient;
-use imghash::server::proto::*;
+use imghash::grpc::proto::account_service_client::AccountServiceClient;
+use imghash::grpc::proto::backup_storage_service_client::BackupStorageServiceClient;
+use imghash::grpc::proto::image_service_client::ImageServiceClient;
+use imghash::grpc::proto::*;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 use tonic::transport::Channel;
@@ -127,12 +127,12 @@ async fn main() -> anyhow::Result<()> {
     let (addr, server_pid, stop) = match &args.addr {
         Some(addr) => (addr.clone(), args.server_pid, None),
         None => {
-            let mut config = imghash::server::ServerConfig::new(work.path().join("data"));
+            let mut config = imghash::ServerConfig::new(work.path().join("data"));
             config.admin_password = Some(args.password.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?.to_string();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let task = tokio::spawn(imghash::server::run(config, listener, async {
+            let task = tokio::spawn(imghash::run(config, listener, async {
                 let _ = stopped.await;
             }));
             (addr, Some(std::process::id()), Some((stop, task)))

@@ -1,8 +1,20 @@
-//! imghash: checksums of virtual-machine disk images, served over gRPC with the request and
-//! response shapes of ZStack's `CalculateImageHash`.
+//! imghash: checksums of virtual-machine disk images from the command line, and a server
+//! with the request and response shapes of ZStack's `CalculateImageHash`.
 //!
-//! The hashing itself lives in the `imghash-engine` crate and the inventory in `imghash-store`;
-//! this library is the gRPC front ([`server`]), which `imghash serve` runs and integration
-//! tests start on `127.0.0.1:0`.
+//! The hashing itself lives in the `imghash-engine` crate and the inventory in
+//! `imghash-store`. This package is four parts (see `docs/architecture.md`):
+//! - [`app`]: the application layer, ZStack's workflows with typed requests and results;
+//! - [`grpc`]: the gRPC transport over it ([`run`] serves it, and tests start it on
+//!   `127.0.0.1:0`);
+//! - [`cli`]: the command line (`sum`, `check`, `diff`, `serve`);
+//! - `ceph`: the facade over Ceph RBD (cargo feature `ceph`), the one place that feature is
+//!   switched; and `formats`, what imghash reads from image headers.
 
-pub mod server;
+pub mod app;
+mod ceph;
+pub mod cli;
+mod formats;
+pub mod grpc;
+
+pub use app::{ServerConfig, TlsIdentity};
+pub use grpc::run;

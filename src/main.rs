@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod cli;
+use imghash::cli;
 
 /// Fast checksums of virtual-machine disk images.
 #[derive(Parser)]
@@ -25,7 +24,7 @@ enum Command {
     /// the files themselves.
     Diff(cli::diff::DiffArgs),
     /// Serve CalculateImageHash (ZStack's API) over gRPC, with an embedded inventory.
-    Serve(imghash::server::serve::ServeArgs),
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,14 +35,14 @@ fn main() -> ExitCode {
         Command::Diff(diff) => cli::diff::run(diff),
         Command::Serve(serve) => {
             init_tracing();
-            imghash::server::serve::command(serve).map(|()| ExitCode::SUCCESS)
+            cli::serve::command(serve).map(|()| ExitCode::SUCCESS)
         }
     };
     match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("imghash: {err:#}");
-            ExitCode::from(cli::EXIT_USAGE)
+            ExitCode::from(cli::exit_status(&err))
         }
     }
 }

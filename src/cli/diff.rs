@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use imghash_engine::manifest::{self, Manifest};
 use imghash_engine::{parse_chunk_size, Algorithm, ChunkDigest, HashJob};
 
-use super::{HashOptions, EXIT_FAILURE};
+use super::{hash_one, HashOptions, UsageError, EXIT_FAILURE};
 
 /// Arguments of `imghash diff`.
 #[derive(clap::Args)]
@@ -40,10 +40,10 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         Some(known) => (known.algorithm, known.chunk_size),
         None => {
             let algorithm: Algorithm = args.algorithm.parse()?;
-            anyhow::ensure!(
-                algorithm.is_chunked(),
-                "diff needs a chunked algorithm, not {algorithm}"
-            );
+            if !algorithm.is_chunked() {
+                let message = format!("diff needs a chunked algorithm, not {algorithm}");
+                return Err(UsageError(message).into());
+            }
             let size = match &args.chunk_size {
                 Some(text) => parse_chunk_size(text)?,
                 None => algorithm.default_chunk_size().expect("chunked"),
@@ -74,7 +74,8 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Hashes `path` and keeps its chunk digests.
+/// Hashes `path` (a file, `-` for stdin, or a `ceph://` image, with progress as `sum`
+/// shows it) and keeps its chunk digests.
 fn manifest_of_file(
     path: &str,
     algorithm: Algorithm,
@@ -92,10 +93,7 @@ fn manifest_of_file(
     if algorithm.has_selectable_chunk_size() {
         job = job.chunk_size(chunk_size);
     }
-    let source = options.read_mode().open(path)?;
-    let report = job
-        .hash_source(&*source)
-        .with_context(|| format!("cannot hash {path}"))?;
+    let report = hash_one(&job, path, options).with_context(|| format!("cannot hash {path}"))?;
     let chunks = std::mem::take(&mut *chunks.lock().expect("chunk list"));
     Ok(Manifest {
         algorithm,

@@ -1,9 +1,12 @@
-//! The command-line front: `sum` and `check`, and what they share.
+//! The command line: `sum`, `check`, `diff` and `serve`, and what they share: the hashing
+//! options, one input path for files, stdin and `ceph://` images ([`hash_one`]), and the
+//! exit status ([`exit_status`]: 1 for failures, 2 for usage).
 
 pub mod check;
 pub mod diff;
 mod progress;
 mod rbd;
+pub mod serve;
 pub mod sum;
 
 use std::sync::Arc;
@@ -16,7 +19,34 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit status when some file failed or did not match.
 pub const EXIT_FAILURE: u8 = 1;
 
-/// Hashing settings shared by `sum` and `check`.
+/// A command line that cannot work whatever the files hold (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit status of a command that failed with `err`: [`EXIT_USAGE`] for a usage error
+/// (an unknown algorithm, a bad chunk size, flags that do not go together), else
+/// [`EXIT_FAILURE`] (a failed bind, an unreadable file or list).
+pub fn exit_status(err: &anyhow::Error) -> u8 {
+    let usage = err.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || matches!(
+                cause.downcast_ref::<imghash_engine::Error>(),
+                Some(
+                    imghash_engine::Error::UnknownAlgorithm { .. }
+                        | imghash_engine::Error::InvalidChunkSize { .. }
+                        | imghash_engine::Error::InvalidRequest(_)
+                )
+            )
+    });
+    if usage {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
+}
+
+/// Hashing settings shared by `sum`, `check` and `diff`.
 #[derive(clap::Args, Clone)]
 pub struct HashOptions {
     /// Hashing threads (default: one per core).
@@ -66,7 +96,7 @@ impl HashOptions {
     /// shared by every file the job's clones hash.
     pub fn configure(&self, job: HashJob) -> anyhow::Result<HashJob> {
         Ok(match self.threads {
-            Some(0) => anyhow::bail!("--threads must be at least 1"),
+            Some(0) => return Err(UsageError("--threads must be at least 1".to_string()).into()),
             Some(n) => job.threads(n),
             None => job,
         })
@@ -85,7 +115,9 @@ impl HashOptions {
         let mut builder =
             rayon::ThreadPoolBuilder::new().thread_name(|i| format!("imghash-hash-{i}"));
         if let Some(n) = self.threads {
-            anyhow::ensure!(n > 0, "--threads must be at least 1");
+            if n == 0 {
+                return Err(UsageError("--threads must be at least 1".to_string()).into());
+            }
             builder = builder.num_threads(n);
         }
         Ok(Arc::new(
@@ -118,8 +150,12 @@ pub fn hash_one(job: &HashJob, name: &str, options: &HashOptions) -> anyhow::Res
         );
         let mut stdin = std::io::stdin().lock();
         Ok(job.hash_reader(&mut stdin)?)
-    } else if rbd::is_rbd_address(name) {
-        rbd::hash(&job, name, &options.ceph, options.read_mode())
+    } else if crate::ceph::is_rbd_address(name) {
+        anyhow::ensure!(
+            !options.content,
+            "--content is not supported for ceph:// inputs yet"
+        );
+        rbd::hash(&job, name, &options.ceph)
     } else {
         Ok(job.hash_source(&*options.read_mode().open(name)?)?)
     }

@@ -2,8 +2,6 @@
 
 use imghash_engine::{HashJob, Report};
 
-use super::ReadMode;
-
 /// How to reach the Ceph cluster for `ceph://` inputs.
 #[derive(clap::Args, Clone)]
 pub struct CephOptions {
@@ -18,49 +16,14 @@ pub struct CephOptions {
     pub ceph_timeout: u64,
 }
 
-/// True if `name` names an RBD image rather than a file.
-pub fn is_rbd_address(name: &str) -> bool {
-    name.starts_with("ceph://")
-}
-
-/// Hashes the RBD image `address` with `job`.
-#[cfg(feature = "ceph")]
-pub fn hash(
-    job: &HashJob,
-    address: &str,
-    options: &CephOptions,
-    mode: ReadMode,
-) -> anyhow::Result<Report> {
-    use imghash_ceph::{Cluster, ClusterConfig, RbdSource, RbdSpec};
-    let spec: RbdSpec = address.parse()?;
-    let config = ClusterConfig {
-        conf_path: options.ceph_conf.clone(),
-        client_id: options.ceph_id.clone(),
-        timeout: std::time::Duration::from_secs(options.ceph_timeout),
-        ..ClusterConfig::default()
-    };
-    let cluster = Cluster::connect(&config)?;
-    let source = RbdSource::open(&cluster, &spec)?;
-    match mode {
-        ReadMode::File => Ok(job.hash_source(&source)?),
-        // A qcow2 or vmdk stored in RBD: its guest disk (backing files cannot be followed).
-        ReadMode::Content(format) => {
-            let disk = imghash_engine::ContentSource::from_source(Box::new(source), format)?;
-            Ok(job.hash_source(&disk)?)
-        }
-    }
-}
-
-/// Without the `ceph` feature there is no librados to read RBD images with.
-#[cfg(not(feature = "ceph"))]
-pub fn hash(
-    _job: &HashJob,
-    address: &str,
-    _options: &CephOptions,
-    _mode: ReadMode,
-) -> anyhow::Result<Report> {
-    anyhow::bail!(
-        "{address}: this imghash was built without Ceph support \
-         (rebuild with `cargo build --release --features ceph`)"
+/// Hashes the RBD image `address` with `job` (through the Ceph facade, which says so if
+/// this build has no Ceph support).
+pub fn hash(job: &HashJob, address: &str, options: &CephOptions) -> anyhow::Result<Report> {
+    crate::ceph::hash_address(
+        job,
+        address,
+        options.ceph_conf.clone(),
+        &options.ceph_id,
+        std::time::Duration::from_secs(options.ceph_timeout),
     )
 }

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use imghash_engine::manifest::ManifestWriter;
 use imghash_engine::{parse_chunk_size, Algorithm, Digest, HashJob};
 
-use super::{escape_name, hash_one, parse_algorithms, tag, HashOptions, EXIT_FAILURE};
+use super::{escape_name, hash_one, parse_algorithms, tag, HashOptions, UsageError, EXIT_FAILURE};
 
 /// Arguments of `imghash sum`.
 #[derive(clap::Args)]
@@ -52,13 +52,15 @@ pub fn run(args: SumArgs) -> anyhow::Result<ExitCode> {
         args.files.clone()
     };
     if let Some(path) = &args.manifest {
-        anyhow::ensure!(files.len() == 1, "--manifest needs exactly one input file");
+        if files.len() != 1 {
+            return Err(UsageError("--manifest needs exactly one input file".to_string()).into());
+        }
         let algorithm = algorithms
             .iter()
             .copied()
             .find(|a| a.is_chunked())
             .ok_or_else(|| {
-                anyhow::anyhow!("--manifest needs a chunked algorithm (e.g. -a merkle-sha256)")
+                UsageError("--manifest needs a chunked algorithm (e.g. -a merkle-sha256)".into())
             })?;
         return write_with_manifest(&job, algorithm, &files[0], path, tagged, &args.options);
     }

@@ -1,6 +1,6 @@
 //! Happy paths of every RPC.
 
-use imghash::server::proto::*;
+use imghash::grpc::proto::*;
 use sha2::{Digest as _, Sha512};
 use tokio_stream::StreamExt as _;
 

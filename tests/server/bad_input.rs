@@ -1,5 +1,5 @@
 //! Malformed requests across every RPC: each is refused with the ZStack code and gRPC status
-//! of DESIGN.md's table, and none changes the inventory or the storage directories; the
+//! of docs/errors.md's table, and none changes the inventory or the storage directories; the
 //! server still answers the health check afterwards.
 //!
 //! Decisions this table pins down:
@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use imghash::server::proto::*;
+use imghash::grpc::proto::*;
 use tonic::{Code, Status};
 
 use crate::harness::*;

@@ -1,7 +1,7 @@
 //! Ceph backup storages against a real cluster (cargo feature `ceph`).
 //!
 //! These tests need a running cluster with a pool `zs-images`, and `CEPH_CONF` naming its
-//! ceph.conf (with a client.admin keyring): `../shared/ceph/start-ceph.sh`, then
+//! ceph.conf (with a client.admin keyring): `scripts/ceph/start-ceph.sh`, then
 //! `export CEPH_CONF=/tmp/cephtest/cluster/ceph.conf`. Without `CEPH_CONF` they fail, never
 //! pass silently. Every RBD image is made with `rbd import` under a unique name and removed at
 //! the end; expected digests come from `rbd export … | md5sum` (and the other tools).
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use imghash::server::proto::*;
+use imghash::grpc::proto::*;
 use serde_json::{json, Value};
 use tonic::Code;
 
@@ -27,7 +27,7 @@ fn ceph_conf() -> PathBuf {
     let conf = std::env::var_os("CEPH_CONF").unwrap_or_else(|| {
         panic!(
             "CEPH_CONF is not set: the Ceph tests need a running cluster with a pool \
-             '{POOL}' (start one with ../shared/ceph/start-ceph.sh, then \
+             '{POOL}' (start one with scripts/ceph/start-ceph.sh, then \
              export CEPH_CONF=/tmp/cephtest/cluster/ceph.conf)"
         )
     });

@@ -1,8 +1,8 @@
-//! Each row of DESIGN.md's error table that a client can produce.
+//! Each row of docs/errors.md's table that a client can produce.
 
 use std::time::Duration;
 
-use imghash::server::proto::*;
+use imghash::grpc::proto::*;
 use tonic::{Code, Request};
 
 use crate::harness::*;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use imghash::server::proto::*;
+use imghash::grpc::proto::*;
 use tonic::transport::Channel;
 use tonic::Code;
 

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use imghash::server::proto::account_service_client::AccountServiceClient;
-use imghash::server::proto::backup_storage_service_client::BackupStorageServiceClient;
-use imghash::server::proto::image_service_client::ImageServiceClient;
-use imghash::server::proto::*;
-use imghash::server::{run, ServerConfig};
+use imghash::grpc::proto::account_service_client::AccountServiceClient;
+use imghash::grpc::proto::backup_storage_service_client::BackupStorageServiceClient;
+use imghash::grpc::proto::image_service_client::ImageServiceClient;
+use imghash::grpc::proto::*;
+use imghash::{run, ServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
@@ -38,7 +38,7 @@ impl TestServer {
     /// A server serving TLS with `cert_pem`/`key_pem`, and a client that trusts `cert_pem`
     /// (a self-signed certificate for "localhost").
     pub async fn start_tls(dir: &Path, cert_pem: &str, key_pem: &str) -> TestServer {
-        let identity = imghash::server::TlsIdentity::from_pem(cert_pem, key_pem);
+        let identity = imghash::TlsIdentity::from_pem(cert_pem, key_pem);
         let client = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(cert_pem))
             .domain_name("localhost");

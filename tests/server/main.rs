@@ -13,3 +13,4 @@ mod harness;
 mod jobs;
 mod restart;
 mod security;
+mod sharing;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use imghash::server::proto::*;
+use imghash::grpc::proto::*;
 use imghash_store::{Image, ImageRef, Store};
 
 use crate::harness::*;

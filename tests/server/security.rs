@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use imghash::server::proto::*;
-use imghash::server::serve::ServeArgs;
-use imghash::server::LoginLimits;
+use imghash::app::LoginLimits;
+use imghash::cli::serve::ServeArgs;
+use imghash::grpc::proto::*;
 use tonic::Code;
 
 use crate::harness::*;
@@ -120,7 +120,7 @@ fn serve_args(listen: &str) -> ServeArgs {
         allow_insecure_listen: false,
         tls_cert: None,
         tls_key: None,
-        ceph_timeout: imghash::server::DEFAULT_CEPH_TIMEOUT,
+        ceph_timeout: imghash::app::DEFAULT_CEPH_TIMEOUT,
     }
 }
 

@@ -153,6 +153,7 @@ fn data_persists_after_close_and_reopen() {
         .store
         .record_hash(
             &hash(&img, &bs, "md5", "0123456789abcdef0123456789abcdef"),
+            Some("0123456789abcdef0123456789abcdef"),
             T0 + 5,
         )
         .unwrap();
@@ -506,6 +507,7 @@ fn image_status_updates_and_finish_sets_ready_sizes_and_md5() {
         .store
         .finish_image(
             &img.uuid,
+            "Ready",
             4096,
             1024,
             Some("5d41402abc4b2a76b9719d911017c592"),
@@ -531,7 +533,7 @@ fn image_status_updates_and_finish_sets_ready_sizes_and_md5() {
         Err(StoreError::NotFound { kind: "image", .. })
     ));
     assert!(matches!(
-        f.store.finish_image(&missing, 1, 1, None, T0),
+        f.store.finish_image(&missing, "Ready", 1, 1, None, T0),
         Err(StoreError::NotFound { kind: "image", .. })
     ));
 }
@@ -543,10 +545,10 @@ fn delete_image_cascades_to_refs_and_hash_records() {
     let keep = image("keep", T0 + 1);
     f.store.add_image(&keep, &[image_ref(&keep, &bs)]).unwrap();
     f.store
-        .record_hash(&hash(&img, &bs, "sha256", "aa"), T0)
+        .record_hash(&hash(&img, &bs, "sha256", "aa"), None, T0)
         .unwrap();
     f.store
-        .record_hash(&hash(&keep, &bs, "sha256", "bb"), T0)
+        .record_hash(&hash(&keep, &bs, "sha256", "bb"), None, T0)
         .unwrap();
 
     f.store.delete_image(&img.uuid).unwrap();
@@ -566,11 +568,14 @@ fn delete_image_cascades_to_refs_and_hash_records() {
 // ---- hashes ----
 
 #[test]
-fn record_hash_md5_sets_md5_sum_and_last_op_date() {
+fn record_hash_with_an_md5_sum_sets_it_and_last_op_date() {
     let f = fixture();
     let (bs, img) = with_image(&f);
     let rec = hash(&img, &bs, "md5", "9e107d9d372bb6826bd81d3542a419d6");
-    let updated = f.store.record_hash(&rec, T0 + 60_000).unwrap();
+    let updated = f
+        .store
+        .record_hash(&rec, Some(&rec.value), T0 + 60_000)
+        .unwrap();
     assert_eq!(
         updated,
         Image {
@@ -584,12 +589,12 @@ fn record_hash_md5_sets_md5_sum_and_last_op_date() {
 }
 
 #[test]
-fn record_hash_other_algorithms_never_touch_md5_sum() {
+fn record_hash_without_an_md5_sum_never_touches_it() {
     let f = fixture();
     let (bs, img) = with_image(&f);
     let md5 = "9e107d9d372bb6826bd81d3542a419d6";
     f.store
-        .record_hash(&hash(&img, &bs, "md5", md5), T0 + 1)
+        .record_hash(&hash(&img, &bs, "md5", md5), Some(md5), T0 + 1)
         .unwrap();
 
     let mut chunked_md5 = hash(&img, &bs, "md5", "ffff");
@@ -604,7 +609,7 @@ fn record_hash_other_algorithms_never_touch_md5_sum() {
     .enumerate()
     {
         let now = T0 + 10 + i as i64;
-        let updated = f.store.record_hash(rec, now).unwrap();
+        let updated = f.store.record_hash(rec, None, now).unwrap();
         assert_eq!(updated.md5_sum.as_deref(), Some(md5), "{}", rec.algorithm);
         assert_eq!(updated.last_op_date, now);
     }
@@ -620,9 +625,9 @@ fn record_hash_replaces_same_key_and_keeps_other_chunk_sizes() {
     let mut b = a.clone();
     b.chunk_size = Some(1 << 20);
     let plain = hash(&img, &bs, "sha256", "plain1");
-    f.store.record_hash(&a, T0).unwrap();
-    f.store.record_hash(&b, T0).unwrap();
-    f.store.record_hash(&plain, T0).unwrap();
+    f.store.record_hash(&a, None, T0).unwrap();
+    f.store.record_hash(&b, None, T0).unwrap();
+    f.store.record_hash(&plain, None, T0).unwrap();
 
     let a2 = HashRecord {
         value: "second".into(),
@@ -633,8 +638,8 @@ fn record_hash_replaces_same_key_and_keeps_other_chunk_sizes() {
         value: "plain2".into(),
         ..plain.clone()
     };
-    f.store.record_hash(&a2, T0 + 1).unwrap();
-    f.store.record_hash(&plain2, T0 + 1).unwrap();
+    f.store.record_hash(&a2, None, T0 + 1).unwrap();
+    f.store.record_hash(&plain2, None, T0 + 1).unwrap();
 
     // Ordered by storage, algorithm, chunk size.
     assert_eq!(f.store.hash_records(&img.uuid).unwrap(), [b, a2, plain2]);
@@ -649,7 +654,7 @@ fn record_hash_on_vanished_image_or_missing_ref_is_an_error_and_writes_nothing()
 
     let err = f
         .store
-        .record_hash(&hash(&img, &other, "md5", "aa"), T0 + 1)
+        .record_hash(&hash(&img, &other, "md5", "aa"), None, T0 + 1)
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::NotOnBackupStorage { backup_storage_uuid, .. } if *backup_storage_uuid == other.uuid),
@@ -659,7 +664,7 @@ fn record_hash_on_vanished_image_or_missing_ref_is_an_error_and_writes_nothing()
     f.store.delete_image(&img.uuid).unwrap();
     let err = f
         .store
-        .record_hash(&hash(&img, &bs, "md5", "aa"), T0 + 1)
+        .record_hash(&hash(&img, &bs, "md5", "aa"), None, T0 + 1)
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::NotFound { kind: "image", uuid } if *uuid == img.uuid),
@@ -683,7 +688,7 @@ fn record_hash_is_atomic_when_the_image_update_fails() {
 
     let err = f
         .store
-        .record_hash(&hash(&img, &bs, "md5", "aa"), T0 + 1)
+        .record_hash(&hash(&img, &bs, "md5", "aa"), None, T0 + 1)
         .unwrap_err();
     assert!(matches!(err, StoreError::Sqlite(_)), "{err}");
     assert!(f.store.hash_records(&img.uuid).unwrap().is_empty());

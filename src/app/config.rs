@@ -1,0 +1,99 @@
+//! [`ServerConfig`]: everything the server needs, validated once.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use super::login_limit::LoginLimits;
+
+/// ZStack's idle session timeout.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(7200);
+
+/// The server's settings. The listen address is not here: `crate::run` takes an
+/// already bound listener, so a test can bind `127.0.0.1:0`.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Holds `imghash.db` (the SQLite inventory), `admin-password` when generated, and
+    /// `images/`, the default backup storage.
+    pub data_dir: PathBuf,
+    /// The admin password: set at first start, replaces the stored one on a later start.
+    /// `None`: keep the stored one, or generate one at first start.
+    pub admin_password: Option<String>,
+    /// Threads of the hashing pool (`None`: one per core).
+    pub hash_threads: Option<usize>,
+    /// Hash jobs computed at once.
+    pub max_jobs: usize,
+    /// Hash jobs waiting for a slot; one more is refused with RESOURCE_EXHAUSTED.
+    pub max_queued: usize,
+    /// Idle time after which a session expires (renewed by every call).
+    pub session_timeout: Duration,
+    /// Back-off of an account after repeated failed logins.
+    pub login_limits: LoginLimits,
+    /// Certificate chain and private key to serve TLS with (`None`: plaintext).
+    pub tls: Option<TlsIdentity>,
+    /// How long to wait for a Ceph cluster (connecting, and each request to a monitor or
+    /// OSD) before failing; librados's own default is to wait forever. Whole seconds, at
+    /// least 1. Used only by a build with the `ceph` feature.
+    pub ceph_timeout: Duration,
+}
+
+/// The default of [`ServerConfig::ceph_timeout`].
+pub const DEFAULT_CEPH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The certificate chain and private key of a TLS server, PEM. Its `Debug` does not print
+/// the key, so that logging a [`ServerConfig`] cannot leak it.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The certificate chain.
+    pub cert_pem: Vec<u8>,
+    /// Its private key.
+    pub key_pem: Vec<u8>,
+}
+
+impl TlsIdentity {
+    /// From PEM: the certificate chain and its private key.
+    pub fn from_pem(cert: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> TlsIdentity {
+        TlsIdentity {
+            cert_pem: cert.as_ref().to_vec(),
+            key_pem: key.as_ref().to_vec(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsIdentity(<certificate and key>)")
+    }
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory: 2 jobs, 16 queued, all cores, 7200 s sessions, 5
+    /// failed logins in 60 s lock an account for 60 s, plaintext, 10 s Ceph time-out.
+    pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            admin_password: None,
+            hash_threads: None,
+            max_jobs: 2,
+            max_queued: 16,
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            login_limits: LoginLimits::default(),
+            tls: None,
+            ceph_timeout: DEFAULT_CEPH_TIMEOUT,
+        }
+    }
+
+    /// The SQLite file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("imghash.db")
+    }
+
+    /// Where a generated admin password is written (mode 0600).
+    pub fn admin_password_path(&self) -> PathBuf {
+        self.data_dir.join("admin-password")
+    }
+
+    /// The directory of the default "Local" backup storage.
+    pub fn default_storage_dir(&self) -> PathBuf {
+        self.data_dir.join("images")
+    }
+}

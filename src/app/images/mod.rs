@@ -1,0 +1,115 @@
+//! Images: AddImage ([`add`], step by step), QueryImage, GetImage, DeleteImage, and the
+//! cleanup at startup of images a crash left half-copied.
+
+mod add;
+mod import;
+
+use std::path::{Path, PathBuf};
+
+use imghash_store::{Image, ImageRef, Store};
+
+use super::error::ApiError;
+use super::queries::Query;
+use super::vocabulary::{ImageStatus, StorageType};
+use super::{blocking, validate, App};
+
+pub use add::AddImage;
+
+/// An image with its refs on backup storages, as every image call answers.
+#[derive(Clone, Debug)]
+pub struct ImageView {
+    /// The image.
+    pub image: Image,
+    /// Where it is: one ref per backup storage.
+    pub refs: Vec<ImageRef>,
+}
+
+impl App {
+    /// The images matching the query, with their refs.
+    pub async fn query_images(&self, query: Query) -> Result<Vec<ImageView>, ApiError> {
+        let (conditions, limit) = query.parse()?;
+        self.db(move |store| {
+            store
+                .query_images(&conditions, limit)?
+                .into_iter()
+                .map(|image| {
+                    let refs = store.image_refs(&image.uuid)?;
+                    Ok(ImageView { image, refs })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// One image; SYS.1003 if it does not exist.
+    pub async fn get_image(&self, uuid: String) -> Result<ImageView, ApiError> {
+        validate::uuid("uuid", &uuid)?;
+        self.image_view(uuid).await
+    }
+
+    /// The image as it is now, with its refs.
+    async fn image_view(&self, uuid: String) -> Result<ImageView, ApiError> {
+        let lookup = uuid.clone();
+        let (image, refs) = self
+            .db(move |store| Ok((store.get_image(&lookup)?, store.image_refs(&lookup)?)))
+            .await?;
+        let image = image.ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Cannot find image[uuid:{uuid}], it may have been deleted"
+            ))
+        })?;
+        Ok(ImageView { image, refs })
+    }
+
+    /// Deletes the image and the files imghash copied for it; a file registered in place
+    /// is the user's and stays, as does an RBD image.
+    pub async fn delete_image(&self, uuid: String) -> Result<(), ApiError> {
+        validate::uuid("uuid", &uuid)?;
+        let target = uuid.clone();
+        let files = self
+            .db(move |store| {
+                let files = local_files(store, &target)?;
+                store.delete_image(&target)?;
+                Ok(files)
+            })
+            .await?;
+        blocking("image file removal", move || {
+            for (install_path, storage_dir) in files {
+                let storage_dir = storage_dir.canonicalize().unwrap_or(storage_dir);
+                import::remove_copied_file(&install_path, &storage_dir, &uuid);
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The image's refs on Local storages, as (install path, storage directory): the only refs
+/// that can name files of ours (a Ceph ref's RBD image is always the user's).
+fn local_files(store: &Store, image_uuid: &str) -> imghash_store::Result<Vec<(PathBuf, PathBuf)>> {
+    let mut files = Vec::new();
+    for image_ref in store.image_refs(image_uuid)? {
+        if let Some(storage) = store.get_backup_storage(&image_ref.backup_storage_uuid)? {
+            if storage.storage_type.parse() == Ok(StorageType::Local) {
+                files.push((
+                    PathBuf::from(image_ref.install_path),
+                    PathBuf::from(storage.url),
+                ));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// At startup: images left "Downloading" by a crash are removed with their temp files.
+pub fn remove_unfinished(store: &Store) -> imghash_store::Result<usize> {
+    let unfinished = store.images_with_status(ImageStatus::Downloading.as_str())?;
+    for image in &unfinished {
+        for (_, storage_dir) in local_files(store, &image.uuid)? {
+            let _ = std::fs::remove_file(import::temp_path(Path::new(&storage_dir), &image.uuid));
+        }
+        store.delete_image(&image.uuid)?;
+        tracing::warn!(image = %image.uuid, "removed an image whose copy a crash interrupted");
+    }
+    Ok(unfinished.len())
+}

@@ -1,0 +1,279 @@
+//! The job manager: the dedicated rayon pool, the bound on running and queued jobs, sharing
+//! of identical concurrent requests, and cancellation once nobody waits.
+//!
+//! # Concurrency design
+//!
+//! A request submits a [`HashKey`] and the work to do for it, and gets a [`HashJobHandle`].
+//! Requests with the same key in flight at the same time get handles on the same job, so the
+//! image is read once and its result recorded once. Each job is a tokio task that waits for
+//! a run slot, then runs the work inside `spawn_blocking` with the shared rayon pool: no
+//! hashing ever happens on tokio's worker threads. Dropping the last handle of an
+//! unfinished job (client cancelled, deadline passed) cancels it through the engine's
+//! `CancelToken`; the engine stops within milliseconds.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::Context as _;
+use imghash_engine::{CancelToken, HashJob, Progress};
+use rayon::ThreadPool;
+use tokio::sync::{watch, Notify, Semaphore};
+
+use super::calculate::{HashKey, HashOutcome};
+use super::config::ServerConfig;
+use super::error::ApiError;
+
+/// What a job does once it has a run slot, on a blocking thread: check, hash (with the
+/// engine job it is given, which carries the pool, progress and cancel token) and record.
+pub type Work = Box<dyn FnOnce(HashJob) -> Result<HashOutcome, ApiError> + Send>;
+
+/// The outcome every handle of a job sees.
+type Outcome = Option<Result<Arc<HashOutcome>, ApiError>>;
+
+/// One job, shared by its handles.
+struct Job {
+    key: HashKey,
+    /// Stops the engine.
+    cancel: CancelToken,
+    /// Wakes the job task while it still waits for a run slot.
+    cancelled: Notify,
+    progress: Progress,
+    outcome: watch::Receiver<Outcome>,
+    /// Handles alive; changed only under [`Jobs::inflight`]'s lock, so that joining a job and
+    /// cancelling it on the last drop cannot interleave.
+    waiters: AtomicUsize,
+}
+
+impl Job {
+    fn stop(&self) {
+        self.cancel.cancel();
+        self.cancelled.notify_one();
+    }
+}
+
+/// The server's hash jobs.
+pub struct Jobs {
+    /// Hashing threads for every job (`HashJob::pool`), never tokio's.
+    pool: Arc<ThreadPool>,
+    /// Run slots (`--max-jobs`).
+    running: Arc<Semaphore>,
+    /// Slots to exist, running or waiting (`--max-jobs` + `--max-queued`); when none is
+    /// left, a new job is refused with RESOURCE_EXHAUSTED rather than queued without bound.
+    admitted: Arc<Semaphore>,
+    /// Unfinished jobs by key, for sharing and for cancelling all at shutdown.
+    inflight: Mutex<HashMap<HashKey, Arc<Job>>>,
+    /// Job tasks still alive, so that shutdown can wait for them.
+    alive: Arc<AliveCount>,
+}
+
+impl Jobs {
+    /// The job system of a server: its hashing pool, `max_jobs` running, `max_queued` waiting.
+    pub fn new(config: &ServerConfig) -> anyhow::Result<Jobs> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.hash_threads.unwrap_or(0))
+            .thread_name(|i| format!("imghash-hash-{i}"))
+            .build()
+            .context("cannot start the hashing threads")?;
+        let max_jobs = config.max_jobs.max(1);
+        Ok(Jobs {
+            pool: Arc::new(pool),
+            running: Arc::new(Semaphore::new(max_jobs)),
+            admitted: Arc::new(Semaphore::new(max_jobs + config.max_queued)),
+            inflight: Mutex::new(HashMap::new()),
+            alive: Arc::new(AliveCount::default()),
+        })
+    }
+
+    /// The hashing pool, for other CPU-heavy work (AddImage's MD5 during the copy).
+    pub fn pool(&self) -> &Arc<ThreadPool> {
+        &self.pool
+    }
+
+    fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<HashKey, Arc<Job>>> {
+        self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A handle on the unfinished job of `key`, if there is one.
+    pub fn join(self: &Arc<Self>, key: &HashKey) -> Option<HashJobHandle> {
+        self.handle_on(&self.inflight(), key)
+    }
+
+    /// A new handle on the job of `key` in `inflight` (the locked map), if unfinished.
+    fn handle_on(
+        self: &Arc<Self>,
+        inflight: &HashMap<HashKey, Arc<Job>>,
+        key: &HashKey,
+    ) -> Option<HashJobHandle> {
+        let job = inflight.get(key).filter(|job| !job.cancel.is_cancelled())?;
+        job.waiters.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(image = %key.image_uuid, algorithm = %key.algorithm, "joined a running job");
+        Some(HashJobHandle {
+            jobs: self.clone(),
+            job: job.clone(),
+        })
+    }
+
+    /// Runs `work` for `key`, or joins the job of `key` already in flight (then `work` is
+    /// dropped unrun).
+    pub fn submit(self: &Arc<Self>, key: HashKey, work: Work) -> Result<HashJobHandle, ApiError> {
+        let mut inflight = self.inflight();
+        if let Some(joined) = self.handle_on(&inflight, &key) {
+            return Ok(joined);
+        }
+        let admission = self.admitted.clone().try_acquire_owned().map_err(|_| {
+            ApiError::TooManyJobs(
+                "Too many hash jobs running and queued; try again later".to_string(),
+            )
+        })?;
+        let (outcome_tx, outcome_rx) = watch::channel(None);
+        let job = Arc::new(Job {
+            key: key.clone(),
+            cancel: CancelToken::new(),
+            cancelled: Notify::new(),
+            progress: Progress::new(),
+            outcome: outcome_rx,
+            waiters: AtomicUsize::new(1),
+        });
+        inflight.insert(key, job.clone());
+        drop(inflight);
+
+        let jobs = self.clone();
+        let task_job = job.clone();
+        let alive = self.alive.enter();
+        tokio::spawn(async move {
+            let _alive = alive;
+            let _admission = admission;
+            let outcome = jobs.execute(&task_job, work).await.map(Arc::new);
+            // Unregister before publishing, so a request arriving now starts a fresh job
+            // instead of joining a finished one.
+            jobs.forget(&task_job);
+            let _ = outcome_tx.send(Some(outcome));
+        });
+        Ok(HashJobHandle {
+            jobs: self.clone(),
+            job,
+        })
+    }
+
+    /// Waits for a run slot, then does the work on a blocking thread with the shared pool.
+    async fn execute(&self, job: &Arc<Job>, work: Work) -> Result<HashOutcome, ApiError> {
+        let cancelled = || ApiError::Cancelled("The hash job was cancelled".to_string());
+        let _slot = tokio::select! {
+            slot = self.running.clone().acquire_owned() => {
+                slot.map_err(|_| cancelled())?
+            }
+            _ = job.cancelled.notified() => return Err(cancelled()),
+        };
+        if job.cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        let mut engine_job = HashJob::new([job.key.algorithm])
+            .pool(self.pool.clone())
+            .progress(&job.progress)
+            .cancel(&job.cancel);
+        if let Some(size) = job.key.chunk_size {
+            engine_job = engine_job.chunk_size(size);
+        }
+        super::blocking("hash", move || work(engine_job)).await
+    }
+
+    fn forget(&self, job: &Arc<Job>) {
+        let mut inflight = self.inflight();
+        if inflight.get(&job.key).is_some_and(|j| Arc::ptr_eq(j, job)) {
+            inflight.remove(&job.key);
+        }
+    }
+
+    /// Cancels every unfinished job (shutdown).
+    pub fn cancel_all(&self) {
+        for job in self.inflight().values() {
+            job.stop();
+        }
+        // Nothing new may start: close both semaphores so queued and future jobs fail.
+        self.running.close();
+        self.admitted.close();
+    }
+
+    /// Waits until every job task has ended.
+    pub async fn wait_idle(&self) {
+        self.alive.wait_zero().await;
+    }
+}
+
+/// A request's interest in a job. Dropping the last handle of an unfinished job cancels it.
+pub struct HashJobHandle {
+    jobs: Arc<Jobs>,
+    job: Arc<Job>,
+}
+
+impl HashJobHandle {
+    /// Bytes hashed so far of bytes in total.
+    pub fn progress(&self) -> &Progress {
+        &self.job.progress
+    }
+
+    /// The job's result, once it has one: the same for every handle of the job.
+    pub async fn wait(&self) -> Result<Arc<HashOutcome>, ApiError> {
+        let vanished = || ApiError::Internal("the hash job vanished".to_string());
+        let mut outcome = self.job.outcome.clone();
+        let result = outcome
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| vanished())?;
+        result.clone().unwrap_or_else(|| Err(vanished()))
+    }
+}
+
+impl Drop for HashJobHandle {
+    fn drop(&mut self) {
+        let mut inflight = self.jobs.inflight();
+        if self.job.waiters.fetch_sub(1, Ordering::Relaxed) == 1
+            && self.job.outcome.borrow().is_none()
+        {
+            tracing::info!(image = %self.job.key.image_uuid, algorithm = %self.job.key.algorithm,
+                "no request waits for the hash job any more; cancelling it");
+            self.job.stop();
+            if inflight
+                .get(&self.job.key)
+                .is_some_and(|j| Arc::ptr_eq(j, &self.job))
+            {
+                inflight.remove(&self.job.key);
+            }
+        }
+    }
+}
+
+/// Counts live tasks; [`AliveCount::wait_zero`] returns once none is left.
+#[derive(Default)]
+struct AliveCount {
+    count: AtomicUsize,
+    zero: Notify,
+}
+
+impl AliveCount {
+    fn enter(self: &Arc<Self>) -> AliveGuard {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        AliveGuard(self.clone())
+    }
+
+    async fn wait_zero(&self) {
+        loop {
+            let notified = self.zero.notified();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct AliveGuard(Arc<AliveCount>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.zero.notify_waiters();
+        }
+    }
+}

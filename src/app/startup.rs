@@ -1,0 +1,40 @@
+//! Startup: open (or create) the inventory, clean up after a crash, and make sure the admin
+//! account and the "default" backup storage exist.
+
+use anyhow::Context as _;
+use imghash_store::Store;
+
+use super::config::ServerConfig;
+use super::{backup_storages, images, now_ms, passwords};
+
+/// Opens the inventory and brings it to a state the API can serve (blocking work, so on a
+/// blocking thread).
+pub async fn open_inventory(config: &ServerConfig) -> anyhow::Result<Store> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create the data directory {}", config.data_dir.display())
+        })?;
+        let store = Store::open(&config.database_path())?;
+        // Sessions nobody presents again are never touched; sweep them once per start.
+        store.delete_expired_sessions(now_ms())?;
+        let removed = images::remove_unfinished(&store)?;
+        if removed > 0 {
+            tracing::warn!(removed, "removed images left half-copied by a crash");
+        }
+        let password_file = config.admin_password_path();
+        if let Some(generated) =
+            passwords::ensure_admin(&store, config.admin_password.as_deref(), &password_file)?
+        {
+            // Printed once, at the first start; the file keeps it for later.
+            eprintln!(
+                "imghash: generated the password of account 'admin': {generated} (also written to {})",
+                password_file.display()
+            );
+        }
+        backup_storages::ensure_default(&store, &config.default_storage_dir())?;
+        Ok(store)
+    })
+    .await
+    .context("the startup task failed")?
+}

@@ -1,0 +1,169 @@
+//! `imghash serve`: flags (each also an environment variable) and the glue to
+//! [`run`](crate::run).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use super::UsageError;
+use crate::app::{ServerConfig, TlsIdentity};
+use crate::run;
+
+/// Serve CalculateImageHash (ZStack's API) over gRPC.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Directory of the inventory (imghash.db) and of the default backup storage (images/).
+    #[arg(long, env = "IMGHASH_DATA_DIR", default_value = "./imghash-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "IMGHASH_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Password of the 'admin' account: set at first start, replaces the stored one later.
+    /// Without it, the first start generates one into <data-dir>/admin-password.
+    #[arg(long, env = "IMGHASH_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Hashing threads (default: one per core).
+    #[arg(long, env = "IMGHASH_HASH_THREADS", value_name = "N")]
+    pub hash_threads: Option<usize>,
+    /// Hash jobs computed at once.
+    #[arg(long, env = "IMGHASH_MAX_JOBS", default_value_t = 2, value_name = "N")]
+    pub max_jobs: usize,
+    /// Hash jobs waiting for a slot before RESOURCE_EXHAUSTED.
+    #[arg(
+        long,
+        env = "IMGHASH_MAX_QUEUED",
+        default_value_t = 16,
+        value_name = "N"
+    )]
+    pub max_queued: usize,
+    /// Allow a non-loopback listen address although the traffic (passwords, sessions) is
+    /// plaintext. Not needed with --tls-cert.
+    #[arg(long, env = "IMGHASH_ALLOW_INSECURE_LISTEN")]
+    pub allow_insecure_listen: bool,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(
+        long,
+        env = "IMGHASH_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// How long to wait for a Ceph cluster before failing a request (connecting, and each
+    /// request to a monitor or OSD), e.g. "10s"; whole seconds. Ceph needs the `ceph` feature.
+    #[arg(long, env = "IMGHASH_CEPH_TIMEOUT", default_value = "10s", value_name = "DURATION",
+        value_parser = humantime::parse_duration)]
+    pub ceph_timeout: std::time::Duration,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        env = "IMGHASH_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The validated configuration: a [`UsageError`] for flags that do not go together, a
+    /// plain error for a certificate or key that cannot be read.
+    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        self.check_flags()?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                let read = |path: &PathBuf| {
+                    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+                };
+                Some(TlsIdentity::from_pem(read(cert)?, read(key)?))
+            }
+            _ => None,
+        };
+        let mut config = ServerConfig::new(&self.data_dir);
+        config.admin_password = self.admin_password.clone();
+        config.hash_threads = self.hash_threads;
+        config.max_jobs = self.max_jobs;
+        config.max_queued = self.max_queued;
+        config.tls = tls;
+        config.ceph_timeout = self.ceph_timeout;
+        Ok(config)
+    }
+
+    /// Flags that are wrong whatever the files say.
+    fn check_flags(&self) -> Result<(), UsageError> {
+        let usage = |ok: bool, message: String| if ok { Ok(()) } else { Err(UsageError(message)) };
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(_), Some(_)) => true,
+            (None, None) => false,
+            _ => {
+                return Err(UsageError(
+                    "--tls-cert and --tls-key go together".to_string(),
+                ))
+            }
+        };
+        usage(
+            self.listen.ip().is_loopback() || self.allow_insecure_listen || tls,
+            format!(
+                "refusing to listen on {} in plaintext: use a loopback address, serve TLS \
+                 (--tls-cert and --tls-key), or pass --allow-insecure-listen",
+                self.listen
+            ),
+        )?;
+        usage(
+            self.max_jobs > 0,
+            "--max-jobs must be at least 1".to_string(),
+        )?;
+        usage(
+            self.hash_threads != Some(0),
+            "--hash-threads must be at least 1".to_string(),
+        )?;
+        usage(
+            self.ceph_timeout.as_secs() >= 1 && self.ceph_timeout.subsec_nanos() == 0,
+            format!(
+                "--ceph-timeout must be a whole number of seconds, at least 1s (librados \
+                 counts in seconds), not {}",
+                humantime::format_duration(self.ceph_timeout)
+            ),
+        )
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn command(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        run(config, listener, shutdown_signal()).await
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("signal received");
+}

@@ -1,0 +1,99 @@
+//! [`run`]: the server as a library function over a bound listener and a shutdown future.
+
+use std::future::Future;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use super::accounts::AccountService;
+use super::backup_storages::BackupStorageService;
+use super::images::ImageService;
+use super::proto;
+use super::proto::account_service_server::AccountServiceServer;
+use super::proto::backup_storage_service_server::BackupStorageServiceServer;
+use super::proto::image_service_server::ImageServiceServer;
+use crate::app::{App, ServerConfig};
+
+/// Serves the API on `listener` until `shutdown` resolves, over TLS when `config.tls` is
+/// set (plaintext otherwise; `imghash serve` allows that only on loopback by default).
+///
+/// Startup opens (or creates) the inventory in `config.data_dir`, removes images a crash
+/// left half-copied, makes sure the admin account and the "default" backup storage exist.
+/// Shutdown stops accepting connections, cancels in-flight hash jobs, waits for them and for
+/// the open calls to end, then closes the inventory.
+pub async fn run(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let app = App::open(&config).await?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<ImageServiceServer<ImageService>>()
+        .await;
+    health
+        .set_serving::<AccountServiceServer<AccountService>>()
+        .await;
+    health
+        .set_serving::<BackupStorageServiceServer<BackupStorageService>>()
+        .await;
+    let reflection_v1 = reflection()
+        .build_v1()
+        .context("cannot build the reflection service")?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("cannot build the reflection service")?;
+
+    let address = listener.local_addr().ok();
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        let identity = Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .context("cannot use the TLS certificate and key")?;
+    }
+    tracing::info!(?address, data_dir = %config.data_dir.display(), tls = config.tls.is_some(), "serving");
+    let stopping = {
+        let app = app.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: cancelling hash jobs");
+            // Cancelled jobs end the calls waiting on them, which lets tonic's graceful
+            // shutdown finish instead of waiting for hashes of terabytes.
+            app.cancel_jobs();
+        }
+    };
+    builder
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(AccountServiceServer::new(AccountService {
+            app: app.clone(),
+        }))
+        .add_service(BackupStorageServiceServer::new(BackupStorageService {
+            app: app.clone(),
+        }))
+        .add_service(ImageServiceServer::new(ImageService { app: app.clone() }))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
+        .await
+        .context("the gRPC server failed")?;
+
+    app.jobs_ended().await;
+    drop(app);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reflection describing every service served: ours, health, and both reflection versions
+/// (grpcurl asks v1 first and falls back to v1alpha; each must list everything).
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+}
