@@ -15,7 +15,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use imghash_engine::{Algorithm, ChunkSink, HashJob, HashJobBuilder, Report};
+use imghash_engine::{
+    Algorithm, ChunkSink, ContentSource, HashJob, HashJobBuilder, ImageFormat, Report,
+};
 
 /// Exit status for bad usage (unknown algorithm, bad chunk size), as clap uses.
 pub const EXIT_USAGE: u8 = 2;
@@ -59,8 +61,20 @@ pub struct HashOptions {
     /// Show progress on stderr even when it is not a terminal.
     #[arg(long)]
     pub progress: bool,
+    /// Hash the disk an image holds, not the image file's bytes: a qcow2 (with its backing
+    /// chain), vmdk or raw image gives the checksum of `qemu-img convert -O raw IMAGE`.
+    #[arg(long)]
+    pub content: bool,
+    /// With --content: the image format (raw, qcow2, vmdk) instead of detecting it.
+    #[arg(long, value_name = "FORMAT", requires = "content", value_parser = parse_image_format)]
+    pub image_format: Option<ImageFormat>,
     #[command(flatten)]
     pub ceph: rbd::CephOptions,
+}
+
+fn parse_image_format(name: &str) -> Result<ImageFormat, String> {
+    name.parse()
+        .map_err(|e: imghash_engine::Error| e.to_string())
 }
 
 impl HashOptions {
@@ -121,10 +135,21 @@ pub fn hash_one_with(
     let shown = name.to_string_lossy();
     let _bar = progress::ProgressDisplay::start(&shown, &progress, options.progress);
     if name == "-" {
+        anyhow::ensure!(
+            !options.content,
+            "--content needs an image file, not standard input"
+        );
         let mut stdin = std::io::stdin().lock();
         Ok(job.hash_reader_with(&mut stdin, sink)?)
     } else if let Some(address) = name.to_str().filter(|n| crate::ceph::is_rbd_address(n)) {
+        anyhow::ensure!(
+            !options.content,
+            "--content is not supported for ceph:// inputs yet"
+        );
         rbd::hash(&job, address, &options.ceph, sink)
+    } else if options.content {
+        let source = ContentSource::open(Path::new(name), options.image_format)?;
+        Ok(job.hash_source_with(&source, sink)?)
     } else {
         Ok(job.hash_file_with(Path::new(name), sink)?)
     }

@@ -71,6 +71,15 @@ pub enum Error {
         /// What changed, e.g. "shrank from 100 to 50 bytes".
         detail: String,
     },
+    /// An image's guest content cannot be read faithfully: its format is unsupported, it
+    /// is encrypted, its backing file is missing, or its metadata is corrupt.
+    #[error("{name}: cannot read the disk image: {reason}")]
+    Image {
+        /// The image file (in a backing chain, the one at fault).
+        name: String,
+        /// What is wrong, e.g. "the backing chain loops back to base.qcow2".
+        reason: String,
+    },
     /// The job was cancelled through its [`CancelToken`](crate::CancelToken).
     #[error("cancelled")]
     Cancelled,

@@ -70,6 +70,7 @@ mod algorithm;
 mod calibrate;
 mod chunked;
 mod consumers;
+mod content;
 mod control;
 mod error;
 mod handle;
@@ -83,6 +84,7 @@ mod stream;
 pub mod tuning;
 
 pub use algorithm::Algorithm;
+pub use content::{ContentSource, ImageFormat};
 pub use control::{CancelToken, Progress};
 pub use error::{Error, Result, Setting};
 pub use handle::JobHandle;
