@@ -118,6 +118,7 @@ fn a_bad_size_or_missing_file_is_named_in_the_error() {
         ],
         dir.path(),
     );
-    assert_eq!(out.status.code(), Some(2));
+    // A file that cannot be read is a failure (1), not bad usage (2).
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.img"));
 }

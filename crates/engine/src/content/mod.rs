@@ -125,7 +125,7 @@ impl std::str::FromStr for ImageFormat {
 /// use imghash_engine::{Algorithm, ContentSource, HashJob};
 /// // The same value as `qemu-img convert -O raw disk.qcow2 disk.raw && md5sum disk.raw`.
 /// let disk = ContentSource::open("disk.qcow2", None)?;
-/// let report = HashJob::new([Algorithm::Md5]).hash_source(&disk)?;
+/// let report = HashJob::new([Algorithm::Md5])?.hash_source(&disk)?;
 /// println!("{} ({} image)", report.digests[0], disk.format());
 /// # Ok::<(), imghash_engine::Error>(())
 /// ```

@@ -268,8 +268,7 @@ fn blkhash_of_a_sparse_qcow2_equals_the_blksum_vectors() {
 
 /// The expected values of the vectors case with this input and the default chunk size.
 fn vector(pattern: &str, len: u64) -> serde_json::Map<String, serde_json::Value> {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vectors.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors.json");
     let all: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let case = all["cases"]
