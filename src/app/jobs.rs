@@ -1,22 +1,24 @@
-//! The job manager: the dedicated rayon pool, the bound on running and queued jobs, sharing
-//! of identical concurrent requests, and cancellation once nobody waits.
+//! The job manager: server policy around the engine's [`JobHandle`]. It bounds running
+//! and queued jobs, shares identical concurrent requests, and cancels a job once nobody
+//! waits or the server shuts down.
 //!
 //! # Concurrency design
 //!
 //! A request submits a [`HashKey`] and the work to do for it, and gets a [`HashJobHandle`].
 //! Requests with the same key in flight at the same time get handles on the same job, so the
 //! image is read once and its result recorded once. Each job is a tokio task that waits for
-//! a run slot, then runs the work inside `spawn_blocking` with the shared rayon pool: no
-//! hashing ever happens on tokio's worker threads. Dropping the last handle of an
-//! unfinished job (client cancelled, deadline passed) cancels it through the engine's
-//! `CancelToken`; the engine stops within milliseconds.
+//! a run slot, then starts the work with [`HashJob::start`] (its own thread, hashing on the
+//! shared rayon pool: never on tokio's workers) and awaits the engine's handle. Dropping the
+//! last [`HashJobHandle`] of an unfinished job (client cancelled, deadline passed) cancels
+//! the job's token, which the engine run follows; it stops within milliseconds.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
-use imghash_engine::{CancelToken, HashJob, Progress};
+use imghash_engine::{CancelToken, HashJob, JobHandle, Progress};
 use rayon::ThreadPool;
 use tokio::sync::{watch, Notify, Semaphore};
 
@@ -24,9 +26,10 @@ use super::calculate::{HashKey, HashOutcome};
 use super::config::ServerConfig;
 use super::error::{from_engine, ApiError};
 
-/// What a job does once it has a run slot, on a blocking thread: check, hash (with the
-/// engine job it is given, which carries the pool, progress and cancel token) and record.
-pub type Work = Box<dyn FnOnce(HashJob) -> Result<HashOutcome, ApiError> + Send>;
+/// What a job does once it has a run slot, on the engine run's own thread: check, hash
+/// (with the engine job it is given, which carries the pool, progress and cancel token)
+/// and record.
+pub type Work = Box<dyn FnOnce(&HashJob) -> Result<HashOutcome, ApiError> + Send>;
 
 /// The outcome every handle of a job sees.
 type Outcome = Option<Result<Arc<HashOutcome>, ApiError>>;
@@ -156,7 +159,8 @@ impl Jobs {
         })
     }
 
-    /// Waits for a run slot, then does the work on a blocking thread with the shared pool.
+    /// Waits for a run slot, then runs the work in the background with the shared pool and
+    /// awaits it: the task lives until the run has ended, so [`Jobs::wait_idle`] covers it.
     async fn execute(&self, job: &Arc<Job>, work: Work) -> Result<HashOutcome, ApiError> {
         let cancelled = || ApiError::Cancelled("The hash job was cancelled".to_string());
         let _slot = tokio::select! {
@@ -177,7 +181,12 @@ impl Jobs {
             .map_err(from_engine)?
             .progress(&job.progress)
             .cancel(&job.cancel);
-        super::blocking("hash", move || work(engine_job)).await
+        let run: JobHandle<HashOutcome, ApiError> = engine_job.start(|run| {
+            // A panic must end this job only, with an answer for its waiters.
+            std::panic::catch_unwind(AssertUnwindSafe(|| work(run)))
+                .unwrap_or_else(|_| Err(ApiError::Internal("the hash job panicked".to_string())))
+        });
+        run.await
     }
 
     fn forget(&self, job: &Arc<Job>) {
