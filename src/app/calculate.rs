@@ -131,7 +131,7 @@ impl App {
         let store = self.store.clone();
         let job_key = key.clone();
         let work: Work = Box::new(move |job| {
-            let report = input.hash(&job)?;
+            let report = input.hash(job)?;
             record(&store, &job_key, report)
         });
         self.jobs.submit(key, work)

@@ -1,22 +1,24 @@
-//! The job manager: the dedicated rayon pool, the bound on running and queued jobs, sharing
-//! of identical concurrent requests, and cancellation once nobody waits.
+//! The job manager: server policy around the engine's [`JobHandle`]. It bounds running
+//! and queued jobs, shares identical concurrent requests, and cancels a job once nobody
+//! waits or the server shuts down.
 //!
 //! # Concurrency design
 //!
 //! A request submits a [`HashKey`] and the work to do for it, and gets a [`HashJobHandle`].
 //! Requests with the same key in flight at the same time get handles on the same job, so the
 //! image is read once and its result recorded once. Each job is a tokio task that waits for
-//! a run slot, then runs the work inside `spawn_blocking` with the shared rayon pool: no
-//! hashing ever happens on tokio's worker threads. Dropping the last handle of an
-//! unfinished job (client cancelled, deadline passed) cancels it through the engine's
-//! `CancelToken`; the engine stops within milliseconds.
+//! a run slot, then starts the work with [`HashJob::start`] (its own thread, hashing on the
+//! shared rayon pool: never on tokio's workers) and awaits the engine's handle. Dropping the
+//! last [`HashJobHandle`] of an unfinished job (client cancelled, deadline passed) cancels
+//! the job's token, which the engine run follows; it stops within milliseconds.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
-use imghash_engine::{CancelToken, HashJob, Progress};
+use imghash_engine::{CancelToken, HashJob, JobHandle, Progress};
 use rayon::ThreadPool;
 use tokio::sync::{watch, Notify, Semaphore};
 
@@ -24,9 +26,10 @@ use super::calculate::{HashKey, HashOutcome};
 use super::config::ServerConfig;
 use super::error::{from_engine, ApiError};
 
-/// What a job does once it has a run slot, on a blocking thread: check, hash (with the
-/// engine job it is given, which carries the pool, progress and cancel token) and record.
-pub type Work = Box<dyn FnOnce(HashJob) -> Result<HashOutcome, ApiError> + Send>;
+/// What a job does once it has a run slot, on the engine run's own thread: check, hash
+/// (with the engine job it is given, which carries the pool, progress and cancel token)
+/// and record.
+pub type Work = Box<dyn FnOnce(&HashJob) -> Result<HashOutcome, ApiError> + Send>;
 
 /// The outcome every handle of a job sees.
 type Outcome = Option<Result<Arc<HashOutcome>, ApiError>>;
@@ -60,11 +63,14 @@ pub struct Jobs {
     running: Arc<Semaphore>,
     /// Slots to exist, running or waiting (`--max-jobs` + `--max-queued`); when none is
     /// left, a new job is refused with RESOURCE_EXHAUSTED rather than queued without bound.
+    /// A job's task holds its slot until it ends, so all of them free means no job is left.
     admitted: Arc<Semaphore>,
+    /// Permits of `admitted` in all.
+    capacity: u32,
+    /// False once shutdown began: no new job is admitted.
+    accepting: AtomicBool,
     /// Unfinished jobs by key, for sharing and for cancelling all at shutdown.
     inflight: Mutex<HashMap<HashKey, Arc<Job>>>,
-    /// Job tasks still alive, so that shutdown can wait for them.
-    alive: Arc<AliveCount>,
 }
 
 impl Jobs {
@@ -76,12 +82,23 @@ impl Jobs {
             .build()
             .context("cannot start the hashing threads")?;
         let max_jobs = config.max_jobs.max(1);
+        let capacity = max_jobs
+            .checked_add(config.max_queued)
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n as usize <= Semaphore::MAX_PERMITS)
+            .with_context(|| {
+                format!(
+                    "--max-jobs {max_jobs} plus --max-queued {} is too many jobs",
+                    config.max_queued
+                )
+            })?;
         Ok(Jobs {
             pool: Arc::new(pool),
             running: Arc::new(Semaphore::new(max_jobs)),
-            admitted: Arc::new(Semaphore::new(max_jobs + config.max_queued)),
+            admitted: Arc::new(Semaphore::new(capacity as usize)),
+            capacity,
+            accepting: AtomicBool::new(true),
             inflight: Mutex::new(HashMap::new()),
-            alive: Arc::new(AliveCount::default()),
         })
     }
 
@@ -121,7 +138,9 @@ impl Jobs {
         if let Some(joined) = self.handle_on(&inflight, &key) {
             return Ok(joined);
         }
-        let admission = self.admitted.clone().try_acquire_owned().map_err(|_| {
+        let admission = self.admitted.clone().try_acquire_owned().ok();
+        let admission = admission.filter(|_| self.accepting.load(Ordering::SeqCst));
+        let admission = admission.ok_or_else(|| {
             ApiError::TooManyJobs(
                 "Too many hash jobs running and queued; try again later".to_string(),
             )
@@ -140,9 +159,7 @@ impl Jobs {
 
         let jobs = self.clone();
         let task_job = job.clone();
-        let alive = self.alive.enter();
         tokio::spawn(async move {
-            let _alive = alive;
             let _admission = admission;
             let outcome = jobs.execute(&task_job, work).await.map(Arc::new);
             // Unregister before publishing, so a request arriving now starts a fresh job
@@ -156,7 +173,8 @@ impl Jobs {
         })
     }
 
-    /// Waits for a run slot, then does the work on a blocking thread with the shared pool.
+    /// Waits for a run slot, then runs the work in the background with the shared pool and
+    /// awaits it: the task lives until the run has ended, so [`Jobs::wait_idle`] covers it.
     async fn execute(&self, job: &Arc<Job>, work: Work) -> Result<HashOutcome, ApiError> {
         let cancelled = || ApiError::Cancelled("The hash job was cancelled".to_string());
         let _slot = tokio::select! {
@@ -177,7 +195,12 @@ impl Jobs {
             .map_err(from_engine)?
             .progress(&job.progress)
             .cancel(&job.cancel);
-        super::blocking("hash", move || work(engine_job)).await
+        let run: JobHandle<HashOutcome, ApiError> = engine_job.start(|run| {
+            // A panic must end this job only, with an answer for its waiters.
+            std::panic::catch_unwind(AssertUnwindSafe(|| work(run)))
+                .unwrap_or_else(|_| Err(ApiError::Internal("the hash job panicked".to_string())))
+        });
+        run.await
     }
 
     fn forget(&self, job: &Arc<Job>) {
@@ -187,19 +210,21 @@ impl Jobs {
         }
     }
 
-    /// Cancels every unfinished job (shutdown).
+    /// Cancels every unfinished job and refuses new ones (shutdown).
     pub fn cancel_all(&self) {
-        for job in self.inflight().values() {
+        let inflight = self.inflight();
+        // Under the lock `submit` admits under, so no job slips in uncancelled.
+        self.accepting.store(false, Ordering::SeqCst);
+        for job in inflight.values() {
             job.stop();
         }
-        // Nothing new may start: close both semaphores so queued and future jobs fail.
+        // Queued jobs fail instead of starting.
         self.running.close();
-        self.admitted.close();
     }
 
-    /// Waits until every job task has ended.
+    /// Waits until every job task has ended (each holds its admission slot until then).
     pub async fn wait_idle(&self) {
-        self.alive.wait_zero().await;
+        let _all_free = self.admitted.acquire_many(self.capacity).await;
     }
 }
 
@@ -242,40 +267,6 @@ impl Drop for HashJobHandle {
             {
                 inflight.remove(&self.job.key);
             }
-        }
-    }
-}
-
-/// Counts live tasks; [`AliveCount::wait_zero`] returns once none is left.
-#[derive(Default)]
-struct AliveCount {
-    count: AtomicUsize,
-    zero: Notify,
-}
-
-impl AliveCount {
-    fn enter(self: &Arc<Self>) -> AliveGuard {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        AliveGuard(self.clone())
-    }
-
-    async fn wait_zero(&self) {
-        loop {
-            let notified = self.zero.notified();
-            if self.count.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-struct AliveGuard(Arc<AliveCount>);
-
-impl Drop for AliveGuard {
-    fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.zero.notify_waiters();
         }
     }
 }
