@@ -10,26 +10,13 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::Command;
 
 use imghash_engine::{
     Algorithm, CancelToken, ChunkDigest, Error, FileSource, HashJob, Progress, SinkError, MIB,
 };
 
-/// Output of a coreutils-style tool: the first word of its line.
-fn reference(tool: &str, path: &Path) -> String {
-    let out = Command::new(tool)
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| panic!("{tool}: {e}"));
-    assert!(out.status.success(), "{tool} failed");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
+mod common;
+use common::tool_digest_of_file as reference;
 
 /// Deterministic non-zero bytes (a simple LCG), different for each seed.
 fn noise(len: usize, seed: u64) -> Vec<u8> {

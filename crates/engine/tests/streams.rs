@@ -9,13 +9,8 @@ use std::process::Command;
 
 use imghash_engine::{Algorithm, FileSource, HashJob};
 
-/// The first word of `tool path`'s output.
-fn reference(tool: &str, path: &Path) -> String {
-    let out = Command::new(tool).arg(path).output().unwrap();
-    assert!(out.status.success(), "{tool} {path:?} failed");
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.split_whitespace().next().unwrap().to_string()
-}
+mod common;
+use common::tool_digest_of_file as reference;
 
 fn md5_and_sha256(path: &Path) -> Vec<String> {
     HashJob::new([Algorithm::Md5, Algorithm::Sha256])

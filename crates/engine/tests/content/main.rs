@@ -6,13 +6,17 @@
 //! digests the content mode must reproduce.
 
 mod bad;
+#[path = "../common/mod.rs"]
+mod common;
 mod formats;
 mod fuzz;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use imghash_engine::{Algorithm, ContentSource, HashJob, Source};
+
+pub(crate) use common::tool_digest_of_file as reference;
 
 /// A temporary directory where images are made; commands run inside it, so relative
 /// backing file names work as QEMU resolves them.
@@ -93,18 +97,6 @@ pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
-}
-
-/// The first word a coreutils checksum tool prints for `path`.
-pub(crate) fn reference(tool: &str, path: &Path) -> String {
-    let out = Command::new(tool).arg(path).output().unwrap();
-    assert!(out.status.success(), "{tool} failed");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 fn values(report: imghash_engine::Report) -> Vec<String> {
