@@ -67,6 +67,7 @@
 #![deny(missing_docs)]
 
 mod algorithm;
+mod buffers;
 mod calibrate;
 mod chunked;
 mod consumers;
