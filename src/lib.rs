@@ -15,6 +15,9 @@ mod ceph;
 pub mod cli;
 mod formats;
 pub mod grpc;
+pub mod metrics;
+pub mod net;
+pub mod request_log;
 
 pub use app::{ServerConfig, TlsIdentity};
 pub use grpc::run;

@@ -54,6 +54,24 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGHASH_CEPH_TIMEOUT", default_value = "10s", value_name = "DURATION",
         value_parser = humantime::parse_duration)]
     pub ceph_timeout: std::time::Duration,
+    /// Connections open at once; more wait in the kernel's listen backlog until one closes.
+    /// Lowered (with a warning) to fit the open-file limit.
+    #[arg(
+        long,
+        env = "IMGHASH_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
+    /// Time from accepting a connection to its first request (TLS and HTTP/2 preface
+    /// included); a connection that has not sent one by then is closed.
+    #[arg(long, env = "IMGHASH_HANDSHAKE_TIMEOUT", default_value = "10s", value_name = "DURATION",
+        value_parser = humantime::parse_duration)]
+    pub handshake_timeout: std::time::Duration,
+    /// A connection with no request in flight for this long is closed.
+    #[arg(long, env = "IMGHASH_IDLE_TIMEOUT", default_value = "300s", value_name = "DURATION",
+        value_parser = humantime::parse_duration)]
+    pub idle_timeout: std::time::Duration,
     /// The private key (PEM) of --tls-cert.
     #[arg(
         long,
@@ -85,6 +103,9 @@ impl ServeArgs {
         config.max_queued = self.max_queued;
         config.tls = tls;
         config.ceph_timeout = self.ceph_timeout;
+        config.connections.max_connections = self.max_connections;
+        config.connections.handshake_timeout = self.handshake_timeout;
+        config.connections.idle_timeout = self.idle_timeout;
         Ok(config)
     }
 
@@ -111,6 +132,14 @@ impl ServeArgs {
         usage(
             self.max_jobs > 0,
             "--max-jobs must be at least 1".to_string(),
+        )?;
+        usage(
+            self.max_connections > 0,
+            "--max-connections must be at least 1".to_string(),
+        )?;
+        usage(
+            !self.handshake_timeout.is_zero() && !self.idle_timeout.is_zero(),
+            "--handshake-timeout and --idle-timeout must be longer than 0s".to_string(),
         )?;
         usage(
             self.hash_threads != Some(0),

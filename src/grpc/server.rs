@@ -4,8 +4,7 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::service::Routes;
 
 use super::accounts::AccountService;
 use super::backup_storages::BackupStorageService;
@@ -15,6 +14,7 @@ use super::proto::account_service_server::AccountServiceServer;
 use super::proto::backup_storage_service_server::BackupStorageServiceServer;
 use super::proto::image_service_server::ImageServiceServer;
 use crate::app::{App, ServerConfig};
+use crate::net;
 
 /// Serves the API on `listener` until `shutdown` resolves, over TLS when `config.tls` is
 /// set (plaintext otherwise; `imghash serve` allows that only on loopback by default).
@@ -48,14 +48,13 @@ pub async fn run(
         .context("cannot build the reflection service")?;
 
     let address = listener.local_addr().ok();
-    let mut builder = Server::builder();
-    if let Some(tls) = &config.tls {
-        let identity = Identity::from_pem(&tls.cert_pem, &tls.key_pem);
-        builder = builder
-            .tls_config(ServerTlsConfig::new().identity(identity))
-            .context("cannot use the TLS certificate and key")?;
-    }
-    tracing::info!(?address, data_dir = %config.data_dir.display(), tls = config.tls.is_some(), "serving");
+    let listener =
+        net::Listener::new(listener, config.connections).with_tls(config.tls.as_ref())?;
+    let limits = listener.limits();
+    tracing::info!(?address, data_dir = %config.data_dir.display(), tls = config.tls.is_some(),
+        max_connections = limits.max_connections,
+        handshake_timeout_s = limits.handshake_timeout.as_secs_f64(),
+        idle_timeout_s = limits.idle_timeout.as_secs_f64(), "serving");
     let stopping = {
         let app = app.clone();
         async move {
@@ -66,8 +65,7 @@ pub async fn run(
             app.cancel_jobs();
         }
     };
-    builder
-        .add_service(health_service)
+    let routes = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(AccountServiceServer::new(AccountService {
@@ -77,9 +75,8 @@ pub async fn run(
             app: app.clone(),
         }))
         .add_service(ImageServiceServer::new(ImageService { app: app.clone() }))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
-        .await
-        .context("the gRPC server failed")?;
+        .prepare();
+    listener.serve(routes, stopping).await;
 
     app.jobs_ended().await;
     drop(app);

@@ -110,18 +110,16 @@ async fn a_successful_login_resets_the_failure_count() {
 }
 
 fn serve_args(listen: &str) -> ServeArgs {
-    ServeArgs {
-        data_dir: "unused".into(),
-        listen: listen.parse().unwrap(),
-        admin_password: None,
-        hash_threads: None,
-        max_jobs: 2,
-        max_queued: 16,
-        allow_insecure_listen: false,
-        tls_cert: None,
-        tls_key: None,
-        ceph_timeout: imghash::app::DEFAULT_CEPH_TIMEOUT,
+    // Parsed like the command line, so that every other flag keeps its default.
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
     }
+    let cli: Cli =
+        clap::Parser::try_parse_from(["serve", "--data-dir", "unused", "--listen", listen])
+            .unwrap();
+    cli.serve
 }
 
 /// A self-signed certificate for "localhost", PEM.
