@@ -6,6 +6,7 @@ mod api;
 mod bad_input;
 #[cfg(feature = "ceph")]
 mod ceph;
+mod connections;
 mod errors;
 mod faults;
 mod grpcurl;
