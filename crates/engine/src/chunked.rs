@@ -1,5 +1,5 @@
-//! The chunked constructions: how one chunk is hashed (the *leaf*), and how the chunk
-//! digests, taken in order, are aggregated into the final value.
+//! The chunked constructions: how one chunk is hashed (the *leaf*), how two subtrees are
+//! joined, and how a value is rendered; [`crate::aggregate`] combines the chunk digests.
 //!
 //! Chunks are hashed in parallel in any order; a reorder buffer upstream hands the
 //! aggregators the digests in chunk order, so aggregation is a cheap streaming step whose
@@ -89,158 +89,9 @@ pub(crate) fn zero_chunk_digest_is_shared(algorithm: Algorithm) -> bool {
     algorithm != Algorithm::Blake3
 }
 
-/// The final value of a chunked construction, before rendering.
-pub(crate) struct Aggregated {
-    pub(crate) bytes: Vec<u8>,
-    /// Number of S3 parts, for the `-N` suffix.
-    pub(crate) parts: Option<u64>,
-}
-
-/// Consumes chunk digests in chunk order and produces the construction's value.
-pub(crate) enum Aggregator {
-    /// RFC 6962 Merkle, Glacier and BLAKE3 subtrees: a stack of perfect subtrees (level,
-    /// hash). Merging equal levels as leaves arrive and folding right to left at the end
-    /// gives exactly the "largest power of two smaller than n" split of RFC 6962, which is
-    /// also Glacier's pairwise levels with the odd node carried up, and BLAKE3's tree.
-    Tree {
-        algorithm: Algorithm,
-        stack: Vec<(u32, Vec<u8>)>,
-    },
-    /// blkhash: H(H(b0) ‖ … ‖ H(bn−1) ‖ le64(length)).
-    Blkhash { outer: StreamHasher, length: u64 },
-    /// S3: H(H(p1) ‖ … ‖ H(pN)), with the first part digest kept for N = 1.
-    S3 {
-        algorithm: Algorithm,
-        outer: StreamHasher,
-        first: Option<Vec<u8>>,
-        parts: u64,
-    },
-}
-
-impl Aggregator {
-    pub(crate) fn new(algorithm: Algorithm) -> Aggregator {
-        let base = base_algorithm(algorithm);
-        match algorithm {
-            Algorithm::BlkhashSha256 => Aggregator::Blkhash {
-                outer: StreamHasher::new(base),
-                length: 0,
-            },
-            Algorithm::S3Etag | Algorithm::S3Sha256Composite => Aggregator::S3 {
-                algorithm,
-                outer: StreamHasher::new(base),
-                first: None,
-                parts: 0,
-            },
-            _ => Aggregator::Tree {
-                algorithm,
-                stack: Vec::new(),
-            },
-        }
-    }
-
-    /// Adds the digest of the next chunk, which was `chunk_len` bytes long.
-    pub(crate) fn push(&mut self, leaf: &[u8], chunk_len: u64) {
-        match self {
-            Aggregator::Tree { algorithm, stack } => {
-                // Merge the subtrees completed by the previous leaf only now that another
-                // leaf follows: the last merge of all must happen in `finish`, where BLAKE3
-                // flags it as the root.
-                while let [.., (left_level, _), (right_level, _)] = stack[..] {
-                    if left_level != right_level {
-                        break;
-                    }
-                    let (_, right) = stack.pop().expect("two entries");
-                    let (_, left) = stack.pop().expect("two entries");
-                    stack.push((left_level + 1, tree_node(*algorithm, &left, &right)));
-                }
-                stack.push((0, leaf.to_vec()));
-            }
-            Aggregator::Blkhash { outer, length } => {
-                outer.update(leaf);
-                *length += chunk_len;
-            }
-            Aggregator::S3 {
-                outer,
-                first,
-                parts,
-                ..
-            } => {
-                outer.update(leaf);
-                if *parts == 0 {
-                    *first = Some(leaf.to_vec());
-                }
-                *parts += 1;
-            }
-        }
-    }
-
-    pub(crate) fn finish(self) -> Aggregated {
-        match self {
-            Aggregator::Tree {
-                algorithm,
-                mut stack,
-            } => {
-                let Some((_, mut root)) = stack.pop() else {
-                    // No chunks: both Merkle (RFC 6962: MTH({}) = HASH()) and Glacier hash
-                    // the empty string.
-                    let empty = StreamHasher::new(base_algorithm(algorithm)).finish();
-                    return Aggregated {
-                        bytes: empty,
-                        parts: None,
-                    };
-                };
-                while let Some((_, left)) = stack.pop() {
-                    root = if stack.is_empty() {
-                        tree_root(algorithm, &left, &root)
-                    } else {
-                        tree_node(algorithm, &left, &root)
-                    };
-                }
-                Aggregated {
-                    bytes: root,
-                    parts: None,
-                }
-            }
-            Aggregator::Blkhash { mut outer, length } => {
-                outer.update(&length.to_le_bytes());
-                Aggregated {
-                    bytes: outer.finish(),
-                    parts: None,
-                }
-            }
-            Aggregator::S3 {
-                algorithm,
-                mut outer,
-                first,
-                parts,
-            } => {
-                let (first, parts) = match first {
-                    Some(first) => (first, parts),
-                    None => {
-                        // An empty object is uploaded as one empty part.
-                        let empty = StreamHasher::new(base_algorithm(algorithm)).finish();
-                        outer.update(&empty);
-                        (empty, 1)
-                    }
-                };
-                // A single-part upload's ETag is the plain MD5 of the object.
-                let bytes = if algorithm == Algorithm::S3Etag && parts == 1 {
-                    first
-                } else {
-                    outer.finish()
-                };
-                Aggregated {
-                    bytes,
-                    parts: Some(parts),
-                }
-            }
-        }
-    }
-}
-
 /// The root of two subtrees. BLAKE3 flags its root node; the other trees hash it like
 /// any node.
-fn tree_root(algorithm: Algorithm, left: &[u8], right: &[u8]) -> Vec<u8> {
+pub(crate) fn tree_root(algorithm: Algorithm, left: &[u8], right: &[u8]) -> Vec<u8> {
     if algorithm == Algorithm::Blake3 {
         let (left, right) = (chaining_value(left), chaining_value(right));
         let root = blake3::hazmat::merge_subtrees_root(&left, &right, blake3::hazmat::Mode::Hash);
@@ -255,7 +106,7 @@ fn chaining_value(bytes: &[u8]) -> blake3::hazmat::ChainingValue {
         .expect("BLAKE3 chaining values are 32 bytes")
 }
 
-fn tree_node(algorithm: Algorithm, left: &[u8], right: &[u8]) -> Vec<u8> {
+pub(crate) fn tree_node(algorithm: Algorithm, left: &[u8], right: &[u8]) -> Vec<u8> {
     if algorithm == Algorithm::Blake3 {
         let (left, right) = (chaining_value(left), chaining_value(right));
         return blake3::hazmat::merge_subtrees_non_root(&left, &right, blake3::hazmat::Mode::Hash)

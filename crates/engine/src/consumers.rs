@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::ThreadPool;
 
-use crate::chunked::{zero_chunk_digest_is_shared, Aggregated, Aggregator, LeafHasher};
+use crate::aggregate::{Aggregated, Aggregator};
+use crate::chunked::{zero_chunk_digest_is_shared, LeafHasher};
 use crate::control::CancelToken;
 use crate::reader::{feed_zeros, Block};
 use crate::sink::{ChunkDigest, ChunkSender};
@@ -78,8 +79,17 @@ pub(crate) struct ChunkedDigest {
 /// Reorders chunk digests and feeds them to the aggregator (and the chunk sink's queue).
 struct Collector {
     next: u64,
-    pending: BTreeMap<u64, (Vec<u8>, u64)>,
+    /// Runs of chunks waiting for the ones before them, by their first chunk's index.
+    pending: BTreeMap<u64, Run>,
     aggregator: Aggregator,
+}
+
+/// `count` consecutive chunks of `len` bytes each, all with the digest `leaf`: one chunk,
+/// or a run of whole zero chunks (a hole), which is collected as one entry however long.
+struct Run {
+    leaf: Vec<u8>,
+    len: u64,
+    count: u64,
 }
 
 impl ChunkedDigest {
@@ -106,6 +116,12 @@ impl ChunkedDigest {
         self.chunk_size
     }
 
+    /// True if every whole zero chunk has the same digest, so that a run of them is
+    /// collected as one entry.
+    pub(crate) fn shares_zero_leaf(&self) -> bool {
+        zero_chunk_digest_is_shared(self.algorithm)
+    }
+
     /// The final value, once every chunk was collected.
     pub(crate) fn finish(self) -> Aggregated {
         let collector = self.collector.into_inner().expect("collector lock");
@@ -125,25 +141,70 @@ impl ChunkedDigest {
             .clone()
     }
 
-    fn collect(&self, index: u64, leaf: Vec<u8>, len: u64) {
+    fn collect(&self, index: u64, leaf: Vec<u8>, len: u64, cancel: &CancelToken) {
+        let run = Run {
+            leaf,
+            len,
+            count: 1,
+        };
+        self.collect_run(index, run, cancel);
+    }
+
+    /// Collects `count` whole zero chunks from chunk `index` on as one run; only for
+    /// constructions whose zero-chunk digest does not depend on where the chunk is.
+    fn collect_zeros(&self, index: u64, count: u64, cancel: &CancelToken) {
+        let leaf = self.zero_leaf(index, self.chunk_size, cancel);
+        if cancel.is_cancelled() {
+            return; // the leaf may be cut short
+        }
+        let len = self.chunk_size;
+        self.collect_run(index, Run { leaf, len, count }, cancel);
+    }
+
+    fn collect_run(&self, index: u64, run: Run, cancel: &CancelToken) {
         let mut collector = self.collector.lock().expect("collector lock");
-        collector.pending.insert(index, (leaf, len));
+        collector.pending.insert(index, run);
         loop {
             let next = collector.next;
-            let Some((leaf, len)) = collector.pending.remove(&next) else {
+            let Some(run) = collector.pending.remove(&next) else {
                 break;
             };
-            if let Some(chunks) = &self.chunks {
-                let chunk = ChunkDigest::new(next * self.chunk_size, len, leaf.clone());
-                // Waits while the sink's queue is full (bounded memory); fails only once
-                // the sink has failed, and then the run is being stopped anyway.
-                let _ = chunks.send((self.algorithm, chunk));
+            // A long run (a 1 TiB hole is 16 Mi blkhash chunks: 512 MiB of digests to
+            // hash) goes in pieces, so that a cancel stops it promptly; the value is then
+            // never used.
+            let mut done = 0;
+            while done < run.count {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                let n = (run.count - done).min(RUN_PIECE);
+                self.send_chunks(next + done, n, &run);
+                collector.aggregator.push_run(&run.leaf, n, run.len);
+                done += n;
             }
-            collector.aggregator.push(&leaf, len);
-            collector.next += 1;
+            collector.next += run.count;
+        }
+    }
+
+    /// Hands `count` chunks of `run` from chunk `first` on to the run's sink, if it wants
+    /// this construction's.
+    fn send_chunks(&self, first: u64, count: u64, run: &Run) {
+        let Some(chunks) = &self.chunks else {
+            return;
+        };
+        for i in first..first + count {
+            let chunk = ChunkDigest::new(i * self.chunk_size, run.len, run.leaf.clone());
+            // Waits while the sink's queue is full (bounded memory); fails only once the
+            // sink has failed, and then the run is being stopped anyway.
+            if chunks.send((self.algorithm, chunk)).is_err() {
+                return;
+            }
         }
     }
 }
+
+/// Chunks of a run aggregated between two looks at the cancel token.
+const RUN_PIECE: u64 = 1 << 16;
 
 fn zeros_leaf(algorithm: Algorithm, offset: u64, len: u64, cancel: &CancelToken) -> Vec<u8> {
     let mut leaf = LeafHasher::new(algorithm, offset);
@@ -229,6 +290,15 @@ impl<'a> ChunkCursor<'a> {
             if self.cancel.is_cancelled() {
                 return;
             }
+            if let Piece::Zeros(len) = piece {
+                let whole = self.whole_zero_chunks(len);
+                if whole > 0 {
+                    self.digest.collect_zeros(self.index, whole, self.cancel);
+                    self.index += whole;
+                    piece = Piece::Zeros(len - whole * self.digest.chunk_size);
+                    continue;
+                }
+            }
             let room = self.digest.chunk_size - self.filled;
             let (head, rest) = piece.split_at(room.min(piece.len()));
             self.absorb(head);
@@ -238,6 +308,15 @@ impl<'a> ChunkCursor<'a> {
             }
             piece = rest;
         }
+    }
+
+    /// How many whole chunks `len` zero bytes at the cursor fill, to collect as one run;
+    /// none if the cursor is inside a chunk or the zero chunks' digests differ.
+    fn whole_zero_chunks(&self, len: u64) -> u64 {
+        if self.filled > 0 || !self.digest.shares_zero_leaf() {
+            return 0;
+        }
+        len / self.digest.chunk_size
     }
 
     fn absorb(&mut self, piece: Piece<'_>) {
@@ -268,7 +347,8 @@ impl<'a> ChunkCursor<'a> {
         if self.cancel.is_cancelled() {
             return;
         }
-        self.digest.collect(self.index, leaf, self.filled);
+        self.digest
+            .collect(self.index, leaf, self.filled, self.cancel);
         self.index += 1;
         self.filled = 0;
     }

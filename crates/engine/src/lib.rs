@@ -66,6 +66,7 @@
 //! jobs in the background and cancelling one, and a manifest written through the sink.
 #![deny(missing_docs)]
 
+mod aggregate;
 mod algorithm;
 mod buffers;
 mod calibrate;

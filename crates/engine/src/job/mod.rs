@@ -14,6 +14,7 @@ mod parallel;
 mod run;
 mod split_read;
 mod strategy;
+mod units;
 
 pub use builder::HashJobBuilder;
 

@@ -7,15 +7,11 @@
 //! feeds every construction. The small per-thread buffer stays in cache, which measured ~4×
 //! faster here than handing large buffers between threads.
 //!
-//! Units are handed out in order, and a unit hashed ahead of an unfinished earlier one
-//! leaves its chunk digests waiting in the reorder buffers. Holes cost almost nothing to
-//! hash, so on a sparse image one thread could race millions of chunks ahead of another
-//! that reads data: a [`UnitQueue`] hands out units at most a window ahead of the first
-//! unfinished one, which bounds those digests whatever the image size (issue #11).
+//! Units are handed out in order by a [`UnitQueue`], which also bounds how far ahead of
+//! an unfinished unit the others may run, and hands a stretch of hole units out as one.
 
-use std::collections::BTreeSet;
 use std::ops::Range;
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 
 use rayon::ThreadPool;
 
@@ -25,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::reader::{check_unchanged, read_error, read_exact_at, DataMap, ReadBuffer};
 use crate::source::Source;
 
+use super::units::UnitQueue;
 use super::HashJob;
 
 impl HashJob {
@@ -70,15 +67,20 @@ impl UnitPlan<'_> {
         self.progress.start(Some(len));
         let threads = pool.current_num_threads();
         let queue = UnitQueue::new(len.div_ceil(self.unit), self.window(digests, threads));
+        let spans_holes = self.detect_holes && digests.iter().all(|d| d.shares_zero_leaf());
+        let hole_units = |first: u64| match spans_holes {
+            true => self.hole_units(source, first),
+            false => 0,
+        };
         let first_error = Mutex::new(None);
         pool.scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|_| {
                     let mut buf = ReadBuffer::new(self.read_size);
-                    while let Some(unit) = queue.take() {
-                        let range = unit * self.unit..((unit + 1) * self.unit).min(len);
+                    while let Some(units) = queue.take(hole_units) {
+                        let range = units.start * self.unit..(units.end * self.unit).min(len);
                         match self.hash_unit(source, digests, range, &mut buf) {
-                            Ok(()) => queue.finish(unit),
+                            Ok(()) => queue.finish(units.start),
                             Err(e) => {
                                 queue.stop();
                                 first_error.lock().expect("error slot").get_or_insert(e);
@@ -95,15 +97,44 @@ impl UnitPlan<'_> {
         Ok(len)
     }
 
-    /// How many units may be in flight from the first unfinished one: two per thread, so
-    /// that a thread finishing a unit finds the next one free, but fewer when units hold so
-    /// many chunks (tiny chunk sizes) that the digests waiting behind an unfinished unit
-    /// would exceed [`MAX_WAITING_DIGESTS`]; with a window of 1 nothing ever waits.
-    fn window(&self, digests: &[ChunkedDigest], threads: usize) -> u64 {
+    /// How many claims may be in flight from the first unfinished one: two per thread, so
+    /// that a thread finishing one finds the next free, but fewer when units hold so many
+    /// chunks (tiny chunk sizes) that the digests waiting behind an unfinished unit would
+    /// exceed [`MAX_WAITING_DIGESTS`]; with a window of 1 nothing ever waits.
+    fn window(&self, digests: &[ChunkedDigest], threads: usize) -> usize {
         let smallest_chunk = digests.iter().map(|d| d.chunk_size()).min().unwrap_or(1);
         let chunks_per_unit = self.unit.div_ceil(smallest_chunk).max(1);
         let affordable = 1 + MAX_WAITING_DIGESTS / chunks_per_unit;
-        affordable.min(2 * threads as u64).max(1)
+        affordable.min(2 * threads as u64).max(1) as usize
+    }
+
+    /// How many whole units from unit `first` on hold only holes, to claim as one. An
+    /// error looking up says none: hashing the unit then reports it.
+    fn hole_units(&self, source: &dyn Source, first: u64) -> u64 {
+        let start = first * self.unit;
+        match source.next_data(start) {
+            Ok(None) => source.len().div_ceil(self.unit) - first,
+            Ok(Some(data)) if data.start > start => (data.start - start) / self.unit,
+            Ok(Some(_)) | Err(_) => 0,
+        }
+    }
+
+    /// Feeds the hole `segment` to every cursor, piece by piece. The cursors check the
+    /// token chunk by chunk, so even a huge hole in tiny chunks stops promptly; a
+    /// cancelled piece must not count as progress.
+    fn hash_hole(&self, cursors: &mut [ChunkCursor<'_>], segment: Range<u64>) -> Result<()> {
+        let piece = HOLE_PIECE_UNITS * self.unit;
+        let mut pos = segment.start;
+        while pos < segment.end {
+            let len = (segment.end - pos).min(piece);
+            cursors.iter_mut().for_each(|c| c.feed(Piece::Zeros(len)));
+            if self.cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            self.progress.add(len);
+            pos += len;
+        }
+        Ok(())
     }
 
     fn hash_unit(
@@ -123,14 +154,7 @@ impl UnitPlan<'_> {
             .map_err(|e| read_error(source, range.start, e))?;
         for (segment, is_data) in segments {
             if !is_data {
-                // The cursors check the token chunk by chunk, so even a huge hole in tiny
-                // chunks stops promptly; a cancelled hole must not count as progress.
-                let len = segment.end - segment.start;
-                cursors.iter_mut().for_each(|c| c.feed(Piece::Zeros(len)));
-                if self.cancel.is_cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                self.progress.add(len);
+                self.hash_hole(&mut cursors, segment)?;
                 continue;
             }
             let mut pos = segment.start;
@@ -153,79 +177,11 @@ impl UnitPlan<'_> {
     }
 }
 
+/// A hole is fed in pieces of this many units: a hole claimed whole may span a terabyte,
+/// and blkhash and S3 still hash one digest per chunk of it, so progress moves and a
+/// cancel is seen between pieces.
+const HOLE_PIECE_UNITS: u64 = 64;
+
 /// Chunk digests a construction may hold waiting for an earlier unit (~100 bytes each, so
 /// a few MiB), whatever the chunk size and image size.
 const MAX_WAITING_DIGESTS: u64 = 1 << 16;
-
-/// Hands out unit numbers in order, never more than `window` past the first unit not yet
-/// finished.
-struct UnitQueue {
-    units: u64,
-    window: u64,
-    state: Mutex<QueueState>,
-    /// Signalled when the first unfinished unit moves on, or the run stops.
-    moved: Condvar,
-}
-
-struct QueueState {
-    next: u64,
-    first_unfinished: u64,
-    /// Finished units past `first_unfinished` (fewer than `window`).
-    finished: BTreeSet<u64>,
-    stopped: bool,
-}
-
-impl UnitQueue {
-    fn new(units: u64, window: u64) -> UnitQueue {
-        UnitQueue {
-            units,
-            window,
-            state: Mutex::new(QueueState {
-                next: 0,
-                first_unfinished: 0,
-                finished: BTreeSet::new(),
-                stopped: false,
-            }),
-            moved: Condvar::new(),
-        }
-    }
-
-    /// The next unit to hash, waiting while it lies beyond the window; `None` once all
-    /// are handed out or the run stopped. No deadlock: the first unfinished unit is always
-    /// held by a thread that is hashing it, not waiting here.
-    fn take(&self) -> Option<u64> {
-        let mut state = self.state.lock().expect("unit queue lock");
-        loop {
-            if state.stopped || state.next >= self.units {
-                return None;
-            }
-            if state.next < state.first_unfinished + self.window {
-                state.next += 1;
-                return Some(state.next - 1);
-            }
-            state = self.moved.wait(state).expect("unit queue lock");
-        }
-    }
-
-    fn finish(&self, unit: u64) {
-        let mut state = self.state.lock().expect("unit queue lock");
-        state.finished.insert(unit);
-        let before = state.first_unfinished;
-        while let Some(first) = state.finished.first().copied() {
-            if first != state.first_unfinished {
-                break;
-            }
-            state.finished.pop_first();
-            state.first_unfinished += 1;
-        }
-        if state.first_unfinished != before {
-            self.moved.notify_all();
-        }
-    }
-
-    /// Ends the run after an error or a cancel: waiting threads return.
-    fn stop(&self) {
-        self.state.lock().expect("unit queue lock").stopped = true;
-        self.moved.notify_all();
-    }
-}
