@@ -66,6 +66,7 @@ pub struct Metrics {
     jobs_queued: Gauge,
     hashed_bytes: Family<AlgorithmLabels, Counter>,
     hash_seconds: HistogramFamily<AlgorithmLabels>,
+    password_checks: Counter,
 }
 
 impl Default for Metrics {
@@ -91,6 +92,7 @@ impl Metrics {
         let hashed_bytes = Family::<AlgorithmLabels, Counter>::default();
         let hash_seconds: HistogramFamily<AlgorithmLabels> =
             Family::new_with_constructor(latency_histogram);
+        let password_checks = Counter::default();
         let mut registry = Registry::with_prefix("imghash");
         registry.register(
             "requests",
@@ -122,7 +124,14 @@ impl Metrics {
             "Time a hash job computed (after its wait for a run slot), by algorithm",
             hash_seconds.clone(),
         );
+        registry.register(
+            "password_checks",
+            "argon2 password verifications made by log-ins (unknown accounts included: they \
+             are checked against a dummy hash)",
+            password_checks.clone(),
+        );
         Metrics {
+            password_checks,
             registry,
             requests,
             request_seconds,
@@ -157,6 +166,16 @@ impl Metrics {
         self.hash_seconds
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one argon2 verification of a log-in.
+    pub fn record_password_check(&self) {
+        self.password_checks.inc();
+    }
+
+    /// argon2 verifications made so far.
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks.get()
     }
 
     /// Sets the job gauges (sampled from the job manager when rendering).

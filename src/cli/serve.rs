@@ -10,6 +10,16 @@ use super::UsageError;
 use crate::app::{ServerConfig, TlsIdentity};
 use crate::run;
 
+/// How the server writes its log on stderr.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line of text per event (coloured only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
 /// Serve CalculateImageHash (ZStack's API) over gRPC.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
@@ -72,6 +82,10 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGHASH_IDLE_TIMEOUT", default_value = "300s", value_name = "DURATION",
         value_parser = humantime::parse_duration)]
     pub idle_timeout: std::time::Duration,
+    /// Log format on stderr: `text` (coloured only when stderr is a terminal and NO_COLOR
+    /// is unset) or `json` (one object per line). RUST_LOG filters (default `info`).
+    #[arg(long, env = "IMGHASH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// The private key (PEM) of --tls-cert.
     #[arg(
         long,

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::rt::{Read, Write};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -15,6 +16,11 @@ use tokio_rustls::TlsAcceptor;
 
 use super::activity::{Activity, Tracked};
 use super::{HttpService, Limits, Peer, ResponseBody};
+
+/// At shutdown, the most a connection is waited for after it was asked to close: the
+/// server's jobs are cancelled by then, so what remains is a peer that does not answer,
+/// and a stop (SIGTERM) must not wait on it for long.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// The hyper settings of every connection of a listener.
 pub(super) fn builder(limits: &Limits) -> Builder<TokioExecutor> {
@@ -109,7 +115,7 @@ async fn watch<I, S, B>(
 {
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
-    loop {
+    let grace = loop {
         tokio::select! {
             ended = conn.as_mut() => {
                 if let Err(e) = ended {
@@ -120,12 +126,15 @@ async fn watch<I, S, B>(
             () = tokio::time::sleep_until(activity.deadline(limits)) => {
                 if let Some(reason) = activity.expired(limits) {
                     tracing::debug!(reason, "closing a connection");
-                    break;
+                    break limits.handshake_timeout;
                 }
             }
-            _ = stop.wait_for(|stopping| *stopping) => break,
+            _ = stop.wait_for(|stopping| *stopping) => {
+                break limits.handshake_timeout.min(SHUTDOWN_GRACE);
+            }
         }
-    }
+    };
     conn.as_mut().graceful_shutdown();
-    let _ = tokio::time::timeout(limits.handshake_timeout, conn).await;
+    // A peer that never answers the GOAWAY (or never reads) is dropped after the grace.
+    let _ = tokio::time::timeout(grace, conn).await;
 }

@@ -78,7 +78,8 @@ pub struct Limits {
     /// Connections open at once; more wait in the kernel's listen backlog.
     pub max_connections: usize,
     /// From accept to the first request's headers (TLS handshake and HTTP/2 preface
-    /// included); also the most a closing connection is waited for before it is dropped.
+    /// included); also the most a closing connection is waited for before it is dropped
+    /// (at shutdown, at most 2 s).
     pub handshake_timeout: Duration,
     /// A connection with no request in flight for this long is closed.
     pub idle_timeout: Duration,

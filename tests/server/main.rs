@@ -12,6 +12,7 @@ mod faults;
 mod grpcurl;
 mod harness;
 mod jobs;
+mod login;
 mod private_files;
 mod restart;
 mod security;
