@@ -23,6 +23,7 @@ pub mod accounts;
 pub mod backup_storages;
 pub mod calculate;
 pub mod config;
+mod confine;
 pub mod error;
 pub mod images;
 mod jobs;
@@ -62,6 +63,12 @@ pub struct App {
     logins: LoginLimiter,
     /// Connections to the clusters of Ceph backup storages.
     ceph: Arc<crate::ceph::Clusters>,
+    /// AddImage's copies in flight, to stop them.
+    copies: Arc<images::Copies>,
+    /// Where `file://` sources may be (`--import-root`).
+    import_roots: confine::Roots,
+    /// Where Local storage directories may be (`--storage-root`).
+    storage_roots: confine::Roots,
 }
 
 impl App {
@@ -70,6 +77,10 @@ impl App {
     pub async fn open(config: &ServerConfig) -> anyhow::Result<Arc<App>> {
         let store = Arc::new(startup::open_inventory(config).await?);
         let jobs = Arc::new(Jobs::new(config)?);
+        let import_roots = confine::Roots::new(&config.import_roots())
+            .map_err(|e| e.context("bad --import-root"))?;
+        let storage_roots = confine::Roots::new(&config.storage_roots())
+            .map_err(|e| e.context("bad --storage-root"))?;
         Ok(Arc::new(App {
             store,
             jobs,
@@ -77,6 +88,9 @@ impl App {
                 .unwrap_or(i64::MAX),
             logins: LoginLimiter::new(config.login_limits),
             ceph: Arc::new(crate::ceph::Clusters::new(config.ceph_timeout)),
+            copies: Arc::new(images::Copies::default()),
+            import_roots,
+            storage_roots,
         }))
     }
 
@@ -91,12 +105,13 @@ impl App {
         blocking("inventory", move || op(&store).map_err(ApiError::from)).await
     }
 
-    /// Cancels every hash job and refuses new ones (shutdown).
+    /// Cancels every hash job and copy, and refuses new ones (shutdown).
     pub fn cancel_jobs(&self) {
         self.jobs.cancel_all();
+        self.copies.stop_all();
     }
 
-    /// Waits until every hash job has ended.
+    /// Waits until every hash job and copy has ended.
     pub async fn jobs_ended(&self) {
         self.jobs.wait_idle().await;
     }

@@ -6,6 +6,8 @@ mod api;
 mod bad_input;
 #[cfg(feature = "ceph")]
 mod ceph;
+mod confinement;
+mod copies;
 mod errors;
 mod faults;
 mod grpcurl;

@@ -121,6 +121,8 @@ fn serve_args(listen: &str) -> ServeArgs {
         tls_cert: None,
         tls_key: None,
         ceph_timeout: imghash::app::DEFAULT_CEPH_TIMEOUT,
+        import_roots: Vec::new(),
+        storage_roots: Vec::new(),
     }
 }
 
