@@ -16,15 +16,16 @@ use tonic::{Code, Status};
 use crate::harness::*;
 
 /// A server with the test's temp dir and /proc as import roots and these job bounds,
-/// logged in, with its default storage.
-struct Setup {
-    dir: tempfile::TempDir,
-    server: TestServer,
-    session: String,
-    storage: BackupStorageInventory,
-}
-
-async fn setup(max_jobs: usize, max_queued: usize) -> Setup {
+/// logged in: the temp dir (keep it alive), the server, the session, the default storage.
+async fn setup(
+    max_jobs: usize,
+    max_queued: usize,
+) -> (
+    tempfile::TempDir,
+    TestServer,
+    String,
+    BackupStorageInventory,
+) {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_with(dir.path(), |c| {
         c.import_roots.push(PathBuf::from("/proc"));
@@ -34,12 +35,7 @@ async fn setup(max_jobs: usize, max_queued: usize) -> Setup {
     .await;
     let session = server.login().await;
     let storage = server.default_storage(&session).await;
-    Setup {
-        dir,
-        server,
-        session,
-        storage,
-    }
+    (dir, server, session, storage)
 }
 
 fn add_request(session: &str, url: &str, storage: &str) -> tonic::Request<AddImageRequest> {
@@ -92,22 +88,13 @@ async fn assert_a_copy_runs(server: &TestServer, session: &str, dir: &Path) {
         added.md5_sum.as_deref(),
         Some(reference_digest("md5sum", &small).as_str())
     );
-    server
-        .images()
-        .delete_image(authed(session, DeleteImageRequest { uuid: added.uuid }))
-        .await
-        .unwrap();
+    server.delete_image(session, &added.uuid).await.unwrap();
 }
 
 #[tokio::test]
 async fn a_copy_that_blocks_or_runs_long_stops_with_its_deadline_or_its_client() {
     // One job slot and no queue: a copy that never stopped would refuse the next one.
-    let Setup {
-        dir,
-        server,
-        session,
-        storage,
-    } = setup(1, 0).await;
+    let (dir, server, session, storage) = setup(1, 0).await;
     let storage_dir = PathBuf::from(&storage.url);
 
     // The deadline passes while the read blocks.
@@ -150,12 +137,7 @@ async fn a_copy_that_blocks_or_runs_long_stops_with_its_deadline_or_its_client()
 
 #[tokio::test]
 async fn hung_copies_beyond_the_job_bounds_are_refused_and_the_server_keeps_answering() {
-    let Setup {
-        dir: _dir,
-        server,
-        session,
-        storage,
-    } = setup(2, 4).await;
+    let (_dir, server, session, storage) = setup(2, 4).await;
     let calls: Vec<_> = (0..200)
         .map(|_| {
             let mut request = add_request(&session, "file:///proc/kmsg", &storage.uuid);
@@ -188,12 +170,7 @@ async fn hung_copies_beyond_the_job_bounds_are_refused_and_the_server_keeps_answ
 
 #[tokio::test]
 async fn delete_image_during_its_copy_stops_the_copy_and_removes_the_partial_file() {
-    let Setup {
-        dir,
-        server,
-        session,
-        storage,
-    } = setup(2, 16).await;
+    let (dir, server, session, storage) = setup(2, 16).await;
     // Data first, then 64 GiB of holes: minutes of MD5, so the copy is still running.
     let source = dir.path().join("big.raw");
     make_random(&source, 1 << 20);
@@ -219,13 +196,7 @@ async fn delete_image_during_its_copy_stops_the_copy_and_removes_the_partial_fil
     assert_eq!(image.backup_storage_refs[0].status, "Downloading");
 
     server
-        .images()
-        .delete_image(authed(
-            &session,
-            DeleteImageRequest {
-                uuid: image.uuid.clone(),
-            },
-        ))
+        .delete_image(&session, &image.uuid)
         .await
         .expect("DeleteImage of an image being copied");
     // DeleteImage returned once the copy had stopped and cleaned up.
@@ -239,12 +210,7 @@ async fn delete_image_during_its_copy_stops_the_copy_and_removes_the_partial_fil
 #[tokio::test]
 async fn a_sparse_source_is_copied_sparsely_with_the_md5_of_all_its_bytes() {
     use std::os::unix::fs::FileExt;
-    let Setup {
-        dir,
-        server,
-        session,
-        ..
-    } = setup(2, 16).await;
+    let (dir, server, session, _) = setup(2, 16).await;
     // 64 MiB: 1 MiB of data at 0 and at 40 MiB, holes elsewhere (a trailing one too).
     let source = dir.path().join("sparse.raw");
     let file = std::fs::File::create(&source).unwrap();
@@ -278,12 +244,7 @@ async fn a_sparse_source_is_copied_sparsely_with_the_md5_of_all_its_bytes() {
 
 #[tokio::test]
 async fn a_disk_filling_up_during_a_copy_names_the_file_and_leaves_nothing() {
-    let Setup {
-        dir,
-        server,
-        session,
-        ..
-    } = setup(2, 16).await;
+    let (dir, server, session, _) = setup(2, 16).await;
     let small = dir.path().join("small");
     let _mounted = Tmpfs::mount(&small, "size=1m");
     let storage = server.add_local_storage(&session, &small).await;
@@ -313,12 +274,7 @@ async fn a_disk_filling_up_during_a_copy_names_the_file_and_leaves_nothing() {
 
 #[tokio::test]
 async fn an_unwritable_storage_directory_is_sys_1006() {
-    let Setup {
-        dir,
-        server,
-        session,
-        ..
-    } = setup(2, 16).await;
+    let (dir, server, session, _) = setup(2, 16).await;
     let frozen = dir.path().join("frozen");
     let mounted = Tmpfs::mount(&frozen, "size=4m");
     let storage = server.add_local_storage(&session, &frozen).await;

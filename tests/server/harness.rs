@@ -206,6 +206,14 @@ impl TestServer {
             .unwrap()
     }
 
+    /// DeleteImage.
+    pub async fn delete_image(&self, session: &str, uuid: &str) -> Result<(), Status> {
+        self.images()
+            .delete_image(authed(session, DeleteImageRequest { uuid: uuid.into() }))
+            .await
+            .map(|_| ())
+    }
+
     /// The image's inventory as GetImage returns it.
     pub async fn get_image(&self, session: &str, uuid: &str) -> ImageInventory {
         self.images()
