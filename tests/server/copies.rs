@@ -295,3 +295,29 @@ async fn an_unwritable_storage_directory_is_sys_1006() {
     assert_eq!(all_images(&server, &session).await, vec![]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_stops_a_hung_copy_and_a_restart_finds_nothing_of_it() {
+    let (dir, server, session, storage) = setup(2, 16).await;
+    let storage_dir = PathBuf::from(&storage.url);
+    let request = add_request(&session, "file:///proc/kmsg", &storage.uuid);
+    let mut images = server.images();
+    let add = tokio::spawn(async move { images.add_image(request).await });
+    while all_images(&server, &session).await.is_empty() {
+        assert!(!add.is_finished(), "AddImage ended early: {add:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A temp file with no row, as a server killed after DeleteImage removed the row but
+    // before the copy removed its file would leave.
+    let stray = storage_dir.join(".0123456789abcdef0123456789abcdef.tmp");
+    std::fs::write(&stray, b"half").unwrap();
+    // The harness waits at most 10 s for the server to stop.
+    server.stop().await;
+    assert!(add.await.unwrap().is_err());
+
+    let server = TestServer::start(dir.path()).await;
+    let session = server.login().await;
+    assert_eq!(all_images(&server, &session).await, vec![]);
+    assert_eq!(dir_listing(&storage_dir), Vec::<String>::new());
+    server.stop().await;
+}
