@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use imghash_store::{new_uuid, BackupStorage, CephSettings, Condition, Store};
 
+use super::confine::Roots;
 use super::error::ApiError;
 use super::queries::Query;
 use super::vocabulary::{State, StorageStatus, StorageType};
@@ -78,8 +79,9 @@ impl App {
                 )))
             }
         }
-        let url = req.url.clone();
-        let (dir, created) = blocking("storage directory", move || local_directory(&url)).await?;
+        let (url, roots) = (req.url.clone(), self.storage_roots.clone());
+        let (dir, created) =
+            blocking("storage directory", move || local_directory(&url, &roots)).await?;
         let bs = local_storage(&req.name, &req.description, &dir);
         let stored = bs.clone();
         if let Err(err) = self
@@ -154,29 +156,25 @@ fn check_name(name: &str, description: &str) -> Result<(), ApiError> {
     validate::at_most("description", description, validate::MAX_DESCRIPTION)
 }
 
-/// A Local storage's directory: absolute, created if missing, a directory, canonical (so
-/// that "is this file inside the storage" is a plain prefix test). Also says whether this
-/// call created it.
-fn local_directory(url: &str) -> Result<(PathBuf, bool), ApiError> {
+/// A Local storage's directory: absolute, inside a storage root (resolved beneath it, so
+/// neither `..` nor a symlink leads out), created if missing (0700), canonical (so that "is
+/// this file inside the storage" is a plain prefix test). Also says whether this call
+/// created it.
+fn local_directory(url: &str, roots: &Roots) -> Result<(PathBuf, bool), ApiError> {
     let path = Path::new(url);
     if !path.is_absolute() {
         return Err(ApiError::InvalidArgument(format!(
             "The url of a Local backup storage must be an absolute directory, not '{url}'"
         )));
     }
-    let existed = path.exists();
-    if existed && !path.is_dir() {
-        return Err(ApiError::InvalidArgument(format!(
-            "'{url}' is not a directory"
-        )));
-    }
-    private_fs::create_dir_all(path).map_err(|e| {
-        ApiError::InvalidArgument(format!("Cannot create the directory '{url}': {e}"))
+    let opened = roots.open_dir(path).map_err(|reason| {
+        tracing::info!(url, reason, "refused a storage directory");
+        ApiError::InvalidArgument(format!(
+            "The directory '{url}' cannot be used: a Local backup storage must be a directory \
+             inside a storage root (see --storage-root)"
+        ))
     })?;
-    let canonical = path
-        .canonicalize()
-        .map_err(|e| ApiError::InvalidArgument(format!("Cannot use the directory '{url}': {e}")))?;
-    Ok((canonical, !existed))
+    Ok((opened.canonical, opened.created))
 }
 
 /// A new storage record of any type, Enabled and Connected.

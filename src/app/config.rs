@@ -36,6 +36,10 @@ pub struct ServerConfig {
     pub ceph_timeout: Duration,
     /// Connection cap and time-outs of the listener.
     pub connections: crate::net::Limits,
+    /// Directories AddImage may read `file://` sources from (empty: the data directory).
+    pub import_roots: Vec<PathBuf>,
+    /// Directories Local backup storages may be in (empty: the data directory).
+    pub storage_roots: Vec<PathBuf>,
 }
 
 /// The default of [`ServerConfig::ceph_timeout`].
@@ -83,6 +87,8 @@ impl ServerConfig {
             tls: None,
             ceph_timeout: DEFAULT_CEPH_TIMEOUT,
             connections: crate::net::Limits::default(),
+            import_roots: Vec::new(),
+            storage_roots: Vec::new(),
         }
     }
 
@@ -94,6 +100,23 @@ impl ServerConfig {
     /// Where a generated admin password is written (mode 0600).
     pub fn admin_password_path(&self) -> PathBuf {
         self.data_dir.join("admin-password")
+    }
+
+    /// The import roots in force: the configured ones, or the data directory.
+    pub fn import_roots(&self) -> Vec<PathBuf> {
+        self.or_data_dir(&self.import_roots)
+    }
+
+    /// The storage roots in force: the configured ones, or the data directory.
+    pub fn storage_roots(&self) -> Vec<PathBuf> {
+        self.or_data_dir(&self.storage_roots)
+    }
+
+    fn or_data_dir(&self, roots: &[PathBuf]) -> Vec<PathBuf> {
+        match roots {
+            [] => vec![self.data_dir.clone()],
+            roots => roots.to_vec(),
+        }
     }
 
     /// The directory of the default "Local" backup storage.

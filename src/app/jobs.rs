@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::Context as _;
 use imghash_engine::{CancelToken, HashJob, JobHandle, Progress};
 use rayon::ThreadPool;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::calculate::{HashKey, HashOutcome};
 use super::config::ServerConfig;
@@ -225,6 +225,30 @@ impl Jobs {
             );
         }
         outcome
+    }
+
+    /// Admits other work that counts as a job (AddImage's copies): a slot of
+    /// `--max-jobs` + `--max-queued`, held until the permit drops; RESOURCE_EXHAUSTED when
+    /// none is left or the server is shutting down.
+    pub fn admit(&self, what: &str) -> Result<OwnedSemaphorePermit, ApiError> {
+        let _inflight = self.inflight();
+        let admission = self.admitted.clone().try_acquire_owned().ok();
+        admission
+            .filter(|_| self.accepting.load(Ordering::SeqCst))
+            .ok_or_else(|| {
+                ApiError::TooManyJobs(format!(
+                    "Too many jobs running and queued to start {what}; try again later"
+                ))
+            })
+    }
+
+    /// A run slot (`--max-jobs`) for admitted work; fails once shutdown began.
+    pub async fn run_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Cancelled("The server is shutting down".to_string()))
     }
 
     fn forget(&self, job: &Arc<Job>) {

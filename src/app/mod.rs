@@ -23,6 +23,7 @@ pub mod accounts;
 pub mod backup_storages;
 pub mod calculate;
 pub mod config;
+mod confine;
 pub mod error;
 pub mod images;
 mod jobs;
@@ -66,6 +67,12 @@ pub struct App {
     ceph: Arc<crate::ceph::Clusters>,
     /// Requests and hashes counted for `/metrics`; every front records into it.
     metrics: Arc<Metrics>,
+    /// AddImage's copies in flight, to stop them.
+    copies: Arc<images::Copies>,
+    /// Where `file://` sources may be (`--import-root`).
+    import_roots: confine::Roots,
+    /// Where Local storage directories may be (`--storage-root`).
+    storage_roots: confine::Roots,
 }
 
 impl App {
@@ -80,6 +87,10 @@ impl App {
         .await?;
         let metrics = Arc::new(Metrics::new());
         let jobs = Arc::new(Jobs::new(config, metrics.clone())?);
+        let import_roots = confine::Roots::new(&config.import_roots())
+            .map_err(|e| e.context("bad --import-root"))?;
+        let storage_roots = confine::Roots::new(&config.storage_roots())
+            .map_err(|e| e.context("bad --storage-root"))?;
         Ok(Arc::new(App {
             store,
             jobs,
@@ -88,6 +99,9 @@ impl App {
             logins: LoginLimiter::new(config.login_limits),
             ceph: Arc::new(crate::ceph::Clusters::new(config.ceph_timeout)),
             metrics,
+            copies: Arc::new(images::Copies::default()),
+            import_roots,
+            storage_roots,
         }))
     }
 
@@ -114,12 +128,13 @@ impl App {
         self.metrics.render()
     }
 
-    /// Cancels every hash job and refuses new ones (shutdown).
+    /// Cancels every hash job and copy, and refuses new ones (shutdown).
     pub fn cancel_jobs(&self) {
         self.jobs.cancel_all();
+        self.copies.stop_all();
     }
 
-    /// Waits until every hash job has ended.
+    /// Waits until every hash job and copy has ended.
     pub async fn jobs_ended(&self) {
         self.jobs.wait_idle().await;
     }

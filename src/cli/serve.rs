@@ -94,6 +94,24 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// A directory AddImage may read file:// sources from (repeatable; the environment
+    /// variable takes a ':'-separated list). Default: the data directory only.
+    #[arg(
+        long = "import-root",
+        env = "IMGHASH_IMPORT_ROOTS",
+        value_name = "DIR",
+        value_delimiter = ':'
+    )]
+    pub import_roots: Vec<PathBuf>,
+    /// A directory Local backup storages may be in (repeatable; the environment variable
+    /// takes a ':'-separated list). Default: the data directory only.
+    #[arg(
+        long = "storage-root",
+        env = "IMGHASH_STORAGE_ROOTS",
+        value_name = "DIR",
+        value_delimiter = ':'
+    )]
+    pub storage_roots: Vec<PathBuf>,
 }
 
 impl ServeArgs {
@@ -120,6 +138,8 @@ impl ServeArgs {
         config.connections.max_connections = self.max_connections;
         config.connections.handshake_timeout = self.handshake_timeout;
         config.connections.idle_timeout = self.idle_timeout;
+        config.import_roots = self.import_roots.clone();
+        config.storage_roots = self.storage_roots.clone();
         Ok(config)
     }
 

@@ -54,6 +54,9 @@ impl TestServer {
         let mut config = ServerConfig::new(&data_dir);
         config.admin_password = Some(ADMIN_PASSWORD.to_string());
         config.hash_threads = Some(2);
+        // Tests make their images and storages in the temp dir, next to the data dir.
+        config.import_roots = vec![dir.to_path_buf()];
+        config.storage_roots = vec![dir.to_path_buf()];
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -182,6 +185,33 @@ impl TestServer {
             ))
             .await
             .map(|r| r.into_inner().inventory.unwrap())
+    }
+
+    /// Adds a Local backup storage named after its directory.
+    pub async fn add_local_storage(&self, session: &str, dir: &Path) -> BackupStorageInventory {
+        self.storages()
+            .add_backup_storage(authed(
+                session,
+                AddBackupStorageRequest {
+                    name: dir.display().to_string(),
+                    r#type: "Local".into(),
+                    url: dir.display().to_string(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("AddBackupStorage")
+            .into_inner()
+            .inventory
+            .unwrap()
+    }
+
+    /// DeleteImage.
+    pub async fn delete_image(&self, session: &str, uuid: &str) -> Result<(), Status> {
+        self.images()
+            .delete_image(authed(session, DeleteImageRequest { uuid: uuid.into() }))
+            .await
+            .map(|_| ())
     }
 
     /// The image's inventory as GetImage returns it.
@@ -429,4 +459,37 @@ pub fn make_random(path: &Path, len: usize) {
 pub fn make_huge_sparse(path: &Path) {
     let file = std::fs::File::create(path).unwrap();
     file.set_len(256 << 30).unwrap();
+}
+
+/// A small tmpfs mounted at a directory (created), unmounted however the test ends.
+/// Mounting needs root, as CI runs.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(dir: &Path, options: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount");
+        assert!(status.success(), "this test mounts a tmpfs and needs root");
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Changes the mount's options (`ro`: read-only even for root).
+    pub fn remount(&self, options: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .status()
+            .expect("mount");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
 }

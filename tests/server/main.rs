@@ -7,6 +7,8 @@ mod bad_input;
 #[cfg(feature = "ceph")]
 mod ceph;
 mod connections;
+mod confinement;
+mod copies;
 mod errors;
 mod faults;
 mod grpcurl;

@@ -3,12 +3,13 @@
 //! storage is registered where it is; any other file is copied in with its MD5 computed in
 //! the same pass), then finish it "Ready" or roll back.
 
-use std::path::PathBuf;
-
 use imghash_store::{new_uuid, BackupStorage, CephSettings, Image, ImageRef};
 
+use super::copies::StopOnDrop;
+use super::copy_job::CopyJob;
 use super::import::{self, Placement};
 use super::ImageView;
+use crate::app::confine::OpenedFile;
 use crate::app::error::ApiError;
 use crate::app::vocabulary::{
     Architecture, ImageFormat, ImageStatus, ImageType, MediaType, Platform, State, StorageType,
@@ -55,8 +56,8 @@ impl App {
         let source = match rbd {
             true => None,
             false => {
-                let url = req.url.clone();
-                Some(blocking("image source", move || import::source_path(&url)).await?)
+                let (url, roots) = (req.url.clone(), self.import_roots.clone());
+                Some(blocking("image source", move || import::open_source(&url, &roots)).await?)
             }
         };
         let targets = self
@@ -134,56 +135,73 @@ impl App {
         self.db(move |store| store.add_image(&image, &refs)).await
     }
 
-    /// Records the image "Downloading", puts the file in place on every storage (copying
-    /// where it is not inside), then marks it "Ready"; on failure the row and any file this
-    /// call made are removed.
+    /// Puts the file in place on every storage: registered where it is if it is inside
+    /// the storage, copied in otherwise (as a job: see [`CopyJob`]). The image is
+    /// "Downloading" with its refs until the copy ends, then "Ready"; a failed or
+    /// cancelled copy leaves no row and no file.
     async fn import_file(
         &self,
-        image: Image,
-        source: PathBuf,
+        mut image: Image,
+        source: OpenedFile,
         targets: Vec<Target>,
     ) -> Result<(), ApiError> {
         let (uuid, format) = (image.uuid.clone(), image.format.clone());
-        let (place_source, place_uuid) = (source.clone(), uuid.clone());
-        let placements = blocking("image placement", move || {
-            targets
+        let (source, placements) = blocking("image placement", move || {
+            let placements = targets
                 .iter()
-                .map(|(storage, _)| import::place(&place_source, storage, &place_uuid, &format))
-                .collect::<Result<Vec<Placement>, ApiError>>()
-        })
-        .await?;
-        let refs: Vec<ImageRef> = placements
-            .iter()
-            .map(|p| new_ref(&image, &p.storage_uuid, path_text(&p.install_path)))
-            .collect();
-        self.db(move |store| store.add_image(&image, &refs)).await?;
-
-        let pool = self.jobs.pool().clone();
-        let copy_uuid = uuid.clone();
-        let copied = blocking("image copy", move || {
-            import::materialise(&source, &copy_uuid, &placements, &pool)
-        })
-        .await;
-        let imported = match copied {
-            Ok(imported) => imported,
-            Err(err) => {
-                let _ = self.db(move |store| store.delete_image(&uuid)).await;
-                return Err(err);
+                .map(|(storage, _)| import::place(&source.canonical, storage, &uuid, &format))
+                .collect::<Result<Vec<Placement>, ApiError>>()?;
+            for placement in placements.iter().filter(|p| p.copy) {
+                import::check_space(&source, placement)?;
             }
-        };
-        self.db(move |store| {
-            store.finish_image(
-                &uuid,
-                ImageStatus::Ready.as_str(),
-                imported.size,
-                imported.actual_size,
-                imported.md5.as_deref(),
-                now_ms(),
-            )
+            Ok((source, placements))
         })
         .await?;
-        Ok(())
+        if placements.iter().all(|p| !p.copy) {
+            let measured = source.canonical.clone();
+            let imported = blocking("image size", move || import::measure(&measured)).await?;
+            image.status = ImageStatus::Ready.as_str().to_string();
+            image.size = imported.size;
+            image.actual_size = imported.actual_size;
+            let refs = new_refs(&image, &placements);
+            return self.db(move |store| store.add_image(&image, &refs)).await;
+        }
+        let uuid = image.uuid.clone();
+        let admission = self
+            .jobs
+            .admit(&format!("the copy of image[uuid:{uuid}]"))?;
+        let refs = new_refs(&image, &placements);
+        self.db(move |store| store.add_image(&image, &refs)).await?;
+        let (control, ending) = self.copies.register(&uuid);
+        let outcome = CopyJob {
+            store: self.store.clone(),
+            jobs: self.jobs.clone(),
+            copies: self.copies.clone(),
+            pool: self.jobs.pool().clone(),
+            image_uuid: uuid,
+            source,
+            placements,
+            control: control.clone(),
+            ending,
+            admission,
+        }
+        .spawn();
+        // Until the copy ends, this request dropped (client gone, deadline) stops it.
+        let mut stop_on_drop = StopOnDrop(Some(control));
+        let result = outcome
+            .await
+            .unwrap_or_else(|_| Err(ApiError::Internal("the copy task vanished".to_string())));
+        stop_on_drop.0 = None;
+        result
     }
+}
+
+/// The refs of an image on its placements, with the image's status.
+fn new_refs(image: &Image, placements: &[Placement]) -> Vec<ImageRef> {
+    placements
+        .iter()
+        .map(|p| new_ref(image, &p.storage_uuid, path_text(&p.install_path)))
+        .collect()
 }
 
 /// The image record AddImage's fields make, "Downloading", or SYS.1007 naming the bad field.
@@ -242,7 +260,7 @@ fn new_image(req: &AddImage) -> Result<Image, ApiError> {
     })
 }
 
-/// The image's ref on a storage, at `install_path`.
+/// The image's ref on a storage, at `install_path`, with the image's status.
 fn new_ref(image: &Image, storage_uuid: &str, install_path: String) -> ImageRef {
     ImageRef {
         image_uuid: image.uuid.clone(),
@@ -250,7 +268,7 @@ fn new_ref(image: &Image, storage_uuid: &str, install_path: String) -> ImageRef 
         install_path,
         export_url: None,
         export_md5_sum: None,
-        status: ImageStatus::Ready.as_str().to_string(),
+        status: image.status.clone(),
         create_date: image.create_date,
         last_op_date: image.create_date,
     }

@@ -2,6 +2,10 @@
 //! cleanup at startup of images a crash left half-copied.
 
 mod add;
+mod copies;
+mod copy;
+mod copy_job;
+mod file_url;
 mod import;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +18,7 @@ use super::vocabulary::{ImageStatus, StorageType};
 use super::{blocking, validate, App};
 
 pub use add::AddImage;
+pub use copies::Copies;
 
 /// An image with its refs on backup storages, as every image call answers.
 #[derive(Clone, Debug)]
@@ -62,9 +67,23 @@ impl App {
     }
 
     /// Deletes the image and the files imghash copied for it; a file registered in place
-    /// is the user's and stays, as does an RBD image.
+    /// is the user's and stays, as does an RBD image. An image still being copied has its
+    /// copy stopped, which removes the row and the partial file itself.
     pub async fn delete_image(&self, uuid: String) -> Result<(), ApiError> {
         validate::uuid("uuid", &uuid)?;
+        if let Some(copy) = self.copies.get(&uuid) {
+            copy.stop();
+            copy.ended().await;
+            let lookup = uuid.clone();
+            // The copy may have finished just before the stop: then delete as usual.
+            if self
+                .db(move |store| store.get_image(&lookup))
+                .await?
+                .is_none()
+            {
+                return Ok(());
+            }
+        }
         let target = uuid.clone();
         let files = self
             .db(move |store| {
@@ -101,15 +120,43 @@ fn local_files(store: &Store, image_uuid: &str) -> imghash_store::Result<Vec<(Pa
     Ok(files)
 }
 
-/// At startup: images left "Downloading" by a crash are removed with their temp files.
+/// At startup: images left "Downloading" by a crash are removed with their files, and any
+/// temp file of a copy (`.<uuid>.tmp`) left in a Local storage directory is removed.
 pub fn remove_unfinished(store: &Store) -> imghash_store::Result<usize> {
     let unfinished = store.images_with_status(ImageStatus::Downloading.as_str())?;
     for image in &unfinished {
-        for (_, storage_dir) in local_files(store, &image.uuid)? {
-            let _ = std::fs::remove_file(import::temp_path(Path::new(&storage_dir), &image.uuid));
+        for (install_path, storage_dir) in local_files(store, &image.uuid)? {
+            let storage_dir = storage_dir.canonicalize().unwrap_or(storage_dir);
+            import::remove_copied_file(&install_path, &storage_dir, &image.uuid);
         }
         store.delete_image(&image.uuid)?;
         tracing::warn!(image = %image.uuid, "removed an image whose copy a crash interrupted");
     }
+    for storage in store.query_backup_storages(&[], None)? {
+        if storage.storage_type.parse() == Ok(StorageType::Local) {
+            remove_temp_files(Path::new(&storage.url));
+        }
+    }
     Ok(unfinished.len())
+}
+
+/// Removes the temp files of copies in `storage_dir` (no copy runs at startup).
+fn remove_temp_files(storage_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(storage_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_str().is_some_and(import::is_temp_name) {
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::warn!(path = %path.display(), "removed the temp file of an interrupted copy")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a temp file")
+                }
+            }
+        }
+    }
 }

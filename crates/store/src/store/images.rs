@@ -164,7 +164,7 @@ impl Store {
     }
 
     /// Records a downloaded image's new status with its sizes and MD5 (computed during the
-    /// copy); returns the updated image.
+    /// copy), and the same status on its refs; returns the updated image.
     pub fn finish_image(
         &self,
         uuid: &str,
@@ -174,7 +174,9 @@ impl Store {
         md5_sum: Option<&str>,
         now_ms: i64,
     ) -> Result<Image> {
-        self.conn()
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let image = tx
             .prepare_cached(&format!(
                 "UPDATE image SET status = ?2, size = ?3, actual_size = ?4, md5_sum = ?5, \
                  last_op_date = ?6 WHERE uuid = ?1 RETURNING {IMAGE_COLUMNS}"
@@ -184,7 +186,15 @@ impl Store {
                 image_from_row,
             )
             .optional()?
-            .ok_or_else(|| not_found("image", uuid))
+            .ok_or_else(|| not_found("image", uuid))?;
+        // The refs follow the image: a ref is as ready as the copy it names.
+        tx.execute(
+            "UPDATE image_backup_storage_ref SET status = ?2, last_op_date = ?3 \
+             WHERE image_uuid = ?1",
+            params![uuid, status, now_ms],
+        )?;
+        tx.commit()?;
+        Ok(image)
     }
 
     /// Deletes an image with its refs and hash records. Removing the files is the caller's job.
