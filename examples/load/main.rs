@@ -29,6 +29,7 @@
 //! queued by default) doing its work: those clients back off and retry.
 
 mod mix;
+mod rss;
 mod stats;
 
 use std::collections::HashSet;
@@ -47,6 +48,7 @@ use sha2::{Digest as _, Sha256};
 use tonic::transport::Channel;
 
 use mix::{authed, Shared, TestImage};
+use rss::peak_rss_kib;
 use stats::Stats;
 
 /// Many concurrent CalculateImageHash clients against one server.
@@ -287,18 +289,6 @@ fn orphans(dir: &Path, known: &HashSet<String>) -> std::io::Result<usize> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `VmHWM` of a process, KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// xorshift64*, seeded from the OS: enough to pick images and algorithms.
