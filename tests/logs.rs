@@ -296,17 +296,14 @@ async fn sigterm_ends_the_server_while_a_hash_job_runs() {
     let (status, log) = serve.terminate();
     assert!(status.success(), "{status:?}: {log:#?}");
     // The stream ends without a result: cancelled, or cut by the exit.
-    loop {
-        match events.message().await {
-            Ok(Some(event)) => assert!(
-                !matches!(
-                    event.event,
-                    Some(calculate_image_hash_event::Event::Result(_))
-                ),
-                "the job finished instead of being stopped"
+    while let Ok(Some(event)) = events.message().await {
+        assert!(
+            !matches!(
+                event.event,
+                Some(calculate_image_hash_event::Event::Result(_))
             ),
-            Ok(None) | Err(_) => break,
-        }
+            "the job finished instead of being stopped"
+        );
     }
     assert!(log.iter().any(|l| l.contains("stopped")), "{log:#?}");
 }

@@ -16,6 +16,7 @@ mod harness;
 mod jobs;
 mod login;
 mod private_files;
+mod queries;
 mod restart;
 mod security;
 mod sharing;
