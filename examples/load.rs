@@ -242,7 +242,7 @@ async fn main() -> anyhow::Result<()> {
                         calculate_image_hash: Some(CalculateImageHashParams {
                             backup_storage_uuid: storage.clone(),
                             algorithm: algorithm.into(),
-                            chunk_size: String::new(),
+                            ..Default::default()
                         }),
                         ..Default::default()
                     },

@@ -40,7 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use imghash_store::Store;
 
-pub use calculate::{CalculateImageHash, ComputedHash, HashJobHandle, HashOutcome};
+pub use calculate::{CalculateImageHash, ComputedHash, HashJobHandle, HashMode, HashOutcome};
 pub use config::{LoginLimits, ServerConfig, TlsIdentity, DEFAULT_CEPH_TIMEOUT};
 pub use error::ApiError;
 pub use images::{AddImage, ImageView};

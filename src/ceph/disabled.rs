@@ -56,7 +56,7 @@ pub enum RbdInput {}
 
 impl RbdInput {
     /// Unreachable: no `RbdInput` can be made.
-    pub fn hash(&self, _job: &HashJob) -> Result<Report, ApiError> {
+    pub fn hash(&self, _job: &HashJob, _content: bool) -> Result<Report, ApiError> {
         match *self {}
     }
 }

@@ -6,6 +6,9 @@ mod api;
 mod bad_input;
 #[cfg(feature = "ceph")]
 mod ceph;
+#[cfg(feature = "ceph")]
+mod ceph_content;
+mod content;
 mod errors;
 mod faults;
 mod grpcurl;
