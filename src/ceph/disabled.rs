@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imghash_engine::{ChunkSink, HashJob, Report};
+use imghash_engine::{ChunkSink, HashJob, ImageFormat, Report};
 use imghash_store::{BackupStorage, CephSettings};
 
 use super::Measured;
@@ -79,6 +79,7 @@ pub fn hash_address(
     _conf: Option<PathBuf>,
     _client_id: &str,
     _timeout: Duration,
+    _content: Option<Option<ImageFormat>>,
     _sink: &mut dyn ChunkSink,
 ) -> anyhow::Result<Report> {
     anyhow::bail!(
