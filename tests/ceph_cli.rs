@@ -78,3 +78,93 @@ fn malformed_address_and_missing_pool_are_named() {
     assert_eq!(pool.status.code(), Some(1));
     assert!(text(&pool.stderr).contains("Ceph pool \"no-such-pool\" does not exist"));
 }
+
+/// Runs `tool args…` on local files; panics with its stderr if it fails.
+fn local(tool: &str, args: &[&str]) -> String {
+    let out = Command::new(tool).args(args).output().expect(tool);
+    assert!(
+        out.status.success(),
+        "{tool} {args:?}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// An RBD image imported from `file` under a name of its own; removed when dropped.
+struct Imported(String);
+
+impl Imported {
+    fn new(file: &std::path::Path, tag: &str) -> Imported {
+        let image = format!("zs-images/cli-{tag}-{}", std::process::id());
+        let imported = run(
+            "rbd",
+            &["import", "--no-progress", file.to_str().unwrap(), &image],
+        );
+        assert!(imported.status.success(), "{}", text(&imported.stderr));
+        Imported(image)
+    }
+
+    fn address(&self) -> String {
+        format!("ceph://{}", self.0)
+    }
+}
+
+impl Drop for Imported {
+    fn drop(&mut self) {
+        run("rbd", &["rm", "--no-progress", &self.0]);
+    }
+}
+
+/// `sum --content` of a qcow2 stored in RBD (`rbd import` of the file) equals md5sum and
+/// sha256sum of `qemu-img convert -O raw` of the file; `--image-format raw` hashes the
+/// bytes, as `rbd export | md5sum` does; a qcow2 naming a backing file is refused.
+#[test]
+fn content_of_a_qcow2_in_rbd_equals_its_converted_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (qcow2, disk) = (path("disk.qcow2"), path("disk.raw"));
+    local("qemu-img", &["create", "-q", "-f", "qcow2", &qcow2, "20M"]);
+    for command in [
+        "write -q -P 0x61 1536 3M",
+        "write -q -z 8M 1M",
+        "write -q -P 7 19M 4k",
+    ] {
+        local("qemu-io", &["-f", "qcow2", "-c", command, &qcow2]);
+    }
+    local(
+        "qemu-img",
+        &["convert", "-f", "qcow2", "-O", "raw", &qcow2, &disk],
+    );
+    let image = Imported::new(std::path::Path::new(&qcow2), "content");
+    let address = image.address();
+
+    let ours = run(IMGHASH, &["sum", "--content", "-a", "md5,sha256", &address]);
+    assert!(ours.status.success(), "{}", text(&ours.stderr));
+    let first = |line: String| line.split_whitespace().next().unwrap().to_string();
+    let md5 = first(local("md5sum", &[&disk]));
+    let sha256 = first(local("sha256sum", &[&disk]));
+    assert_eq!(
+        text(&ours.stdout),
+        format!("MD5 ({address}) = {md5}\nSHA256 ({address}) = {sha256}\n")
+    );
+    let as_raw = run(
+        IMGHASH,
+        &["sum", "--content", "--image-format", "raw", &address],
+    );
+    let file_md5 = first(local("md5sum", &[&qcow2]));
+    assert_eq!(text(&as_raw.stdout), format!("{file_md5}  {address}\n"));
+
+    let top = path("top.qcow2");
+    local(
+        "qemu-img",
+        &[
+            "create", "-q", "-f", "qcow2", "-b", &qcow2, "-F", "qcow2", &top,
+        ],
+    );
+    let layered = Imported::new(std::path::Path::new(&top), "layered");
+    let refused = run(IMGHASH, &["sum", "--content", &layered.address()]);
+    assert_eq!(refused.status.code(), Some(1));
+    let message = text(&refused.stderr);
+    assert!(message.contains("backing file"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+}

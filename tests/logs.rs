@@ -276,7 +276,7 @@ async fn sigterm_ends_the_server_while_a_hash_job_runs() {
                 calculate_image_hash: Some(CalculateImageHashParams {
                     backup_storage_uuid: storage,
                     algorithm: "SHA256".into(),
-                    chunk_size: String::new(),
+                    ..Default::default()
                 }),
                 ..Default::default()
             },

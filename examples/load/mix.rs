@@ -91,7 +91,7 @@ async fn hash(
             calculate_image_hash: Some(CalculateImageHashParams {
                 backup_storage_uuid: shared.storage.clone(),
                 algorithm: algorithm.into(),
-                chunk_size: String::new(),
+                ..Default::default()
             }),
             ..Default::default()
         },

@@ -135,10 +135,13 @@ pub fn from_engine(err: imghash_engine::Error) -> ApiError {
     use imghash_engine::Error as E;
     let sentence = capitalise(&err.to_string());
     match err {
+        // An image the content mode cannot read faithfully (corrupt, encrypted, with a
+        // backing file, of an unsupported format) does not fit the request.
         E::UnknownAlgorithm { .. }
         | E::InvalidChunkSize { .. }
         | E::InvalidSetting { .. }
-        | E::InvalidRequest(_) => ApiError::InvalidArgument(sentence),
+        | E::InvalidRequest(_)
+        | E::Image { .. } => ApiError::InvalidArgument(sentence),
         E::Open { ref error, .. } if error.kind() == std::io::ErrorKind::NotFound => {
             ApiError::FileUnavailable(sentence)
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imghash_engine::{ChunkSink, HashJob, Report};
+use imghash_engine::{ChunkSink, HashJob, ImageFormat, Report};
 use imghash_store::{BackupStorage, CephSettings};
 
 use super::Measured;
@@ -56,7 +56,7 @@ pub enum RbdInput {}
 
 impl RbdInput {
     /// Unreachable: no `RbdInput` can be made.
-    pub fn hash(&self, _job: &HashJob) -> Result<Report, ApiError> {
+    pub fn hash(&self, _job: &HashJob, _content: bool) -> Result<Report, ApiError> {
         match *self {}
     }
 }
@@ -79,6 +79,7 @@ pub fn hash_address(
     _conf: Option<PathBuf>,
     _client_id: &str,
     _timeout: Duration,
+    _content: Option<Option<ImageFormat>>,
     _sink: &mut dyn ChunkSink,
 ) -> anyhow::Result<Report> {
     anyhow::bail!(

@@ -142,11 +142,7 @@ pub fn hash_one_with(
         let mut stdin = std::io::stdin().lock();
         Ok(job.hash_reader_with(&mut stdin, sink)?)
     } else if let Some(address) = name.to_str().filter(|n| crate::ceph::is_rbd_address(n)) {
-        anyhow::ensure!(
-            !options.content,
-            "--content is not supported for ceph:// inputs yet"
-        );
-        rbd::hash(&job, address, &options.ceph, sink)
+        rbd::hash(&job, address, options, sink)
     } else if options.content {
         let source = ContentSource::open(Path::new(name), options.image_format)?;
         Ok(job.hash_source_with(&source, sink)?)

@@ -2,6 +2,8 @@
 
 use imghash_engine::{ChunkSink, HashJob, Report};
 
+use super::HashOptions;
+
 /// How to reach the Ceph cluster for `ceph://` inputs.
 #[derive(clap::Args, Clone)]
 pub struct CephOptions {
@@ -16,20 +18,23 @@ pub struct CephOptions {
     pub ceph_timeout: u64,
 }
 
-/// Hashes the RBD image `address` with `job`, its chunk digests going to `sink` (through
-/// the Ceph facade, which says so if this build has no Ceph support).
+/// Hashes the RBD image `address` with `job` (with `--content`, the disk it holds), its
+/// chunk digests going to `sink` (through the Ceph facade, which says so if this build has
+/// no Ceph support).
 pub fn hash(
     job: &HashJob,
     address: &str,
-    options: &CephOptions,
+    options: &HashOptions,
     sink: &mut dyn ChunkSink,
 ) -> anyhow::Result<Report> {
+    let ceph = &options.ceph;
     crate::ceph::hash_address(
         job,
         address,
-        options.ceph_conf.clone(),
-        &options.ceph_id,
-        std::time::Duration::from_secs(options.ceph_timeout),
+        ceph.ceph_conf.clone(),
+        &ceph.ceph_id,
+        std::time::Duration::from_secs(ceph.ceph_timeout),
+        options.content.then_some(options.image_format),
         sink,
     )
 }

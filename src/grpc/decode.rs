@@ -31,6 +31,7 @@ pub fn calculate_image_hash(req: &proto::CalculateImageHashRequest) -> Calculate
         backup_storage_uuid: params.backup_storage_uuid,
         algorithm: params.algorithm,
         chunk_size: params.chunk_size,
+        mode: params.mode,
     }
 }
 

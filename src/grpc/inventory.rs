@@ -108,6 +108,7 @@ pub fn hash_response(outcome: &HashOutcome) -> proto::CalculateImageHashResponse
             chunk_size: hash.chunk_size.map(format_size).unwrap_or_default(),
             bytes: hash.bytes,
             seconds: hash.seconds,
+            mode: hash.mode.name().to_string(),
         }),
     }
 }

@@ -56,7 +56,7 @@ fn rbd(args: &[&str]) -> String {
 }
 
 /// The first field of `rbd export SPEC - | TOOL...`.
-fn export_digest(spec: &str, tool: &[&str]) -> String {
+pub fn export_digest(spec: &str, tool: &[&str]) -> String {
     let script = format!(
         "set -o pipefail; timeout 30 rbd --conf '{}' export '{spec}' - 2>/dev/null | {}",
         ceph_conf().display(),
@@ -68,13 +68,13 @@ fn export_digest(spec: &str, tool: &[&str]) -> String {
 }
 
 /// An RBD image made for one test; removed (with its snapshots) when dropped.
-struct RbdImage {
+pub struct RbdImage {
     name: String,
 }
 
 impl RbdImage {
     /// `rbd import FILE zs-images/<test>-<random>` with extra `rbd import` options.
-    fn import(test: &str, file: &Path, options: &[&str]) -> RbdImage {
+    pub fn import(test: &str, file: &Path, options: &[&str]) -> RbdImage {
         let image = RbdImage::named(test);
         let target = format!("{POOL}/{}", image.name);
         let mut args = vec!["import", "--no-progress"];
@@ -95,12 +95,12 @@ impl RbdImage {
     }
 
     /// `POOL/NAME`, as the rbd tool names it.
-    fn spec(&self) -> String {
+    pub fn spec(&self) -> String {
         format!("{POOL}/{}", self.name)
     }
 
     /// `ceph://POOL/NAME`, as AddImage takes it.
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("ceph://{}", self.spec())
     }
 }
@@ -125,7 +125,7 @@ impl Drop for RbdImage {
 
 /// A server with a short Ceph time-out, logged in, with a Ceph storage on `zs-images`
 /// reached through CEPH_CONF.
-async fn ceph_server(dir: &Path) -> (TestServer, String, BackupStorageInventory) {
+pub async fn ceph_server(dir: &Path) -> (TestServer, String, BackupStorageInventory) {
     let server = TestServer::start_with(dir, |c| c.ceph_timeout = CEPH_TIMEOUT).await;
     let session = server.login().await;
     let storage = add_ceph_storage(&server, &session, conf_request("ceph"))
@@ -155,7 +155,7 @@ async fn add_ceph_storage(
         .map(|r| r.into_inner().inventory.unwrap())
 }
 
-async fn add_rbd_image(
+pub async fn add_rbd_image(
     server: &TestServer,
     session: &str,
     storage: &str,

@@ -233,10 +233,20 @@ impl TestServer {
         storage: &str,
         algorithm: &str,
     ) -> CalculateImageHashResponse {
+        let request = hash_request(image, storage, algorithm);
+        self.calculate_streaming_request(session, request).await
+    }
+
+    /// CalculateImageHashStream of `request` to its end; returns the final result event.
+    pub async fn calculate_streaming_request(
+        &self,
+        session: &str,
+        request: CalculateImageHashRequest,
+    ) -> CalculateImageHashResponse {
         use tokio_stream::StreamExt as _;
         let mut events = self
             .images()
-            .calculate_image_hash_stream(authed(session, hash_request(image, storage, algorithm)))
+            .calculate_image_hash_stream(authed(session, request))
             .await
             .expect("CalculateImageHashStream")
             .into_inner();
@@ -293,7 +303,7 @@ pub fn hash_request(image: &str, storage: &str, algorithm: &str) -> CalculateIma
         calculate_image_hash: Some(CalculateImageHashParams {
             backup_storage_uuid: storage.into(),
             algorithm: algorithm.into(),
-            chunk_size: String::new(),
+            ..Default::default()
         }),
         ..Default::default()
     }
@@ -361,7 +371,7 @@ pub fn inventory_dump(db: &Path) -> Vec<String> {
         (
             "hash_record",
             "*",
-            "image_uuid, backup_storage_uuid, algorithm, chunk_size",
+            "image_uuid, backup_storage_uuid, algorithm, chunk_size, mode",
         ),
         ("ceph_backup_storage", "*", "uuid"),
         (

@@ -9,6 +9,9 @@ mod ceph;
 mod connections;
 mod confinement;
 mod copies;
+#[cfg(feature = "ceph")]
+mod ceph_content;
+mod content;
 mod errors;
 mod faults;
 mod grpcurl;

@@ -11,7 +11,7 @@
 //! backup_storage ─┐ RESTRICT
 //!                 ├─< image_backup_storage_ref >─ CASCADE ─ image
 //!                 │        │ CASCADE
-//!                 │        └─< hash_record     one row per (image, storage, algorithm, chunk size)
+//!                 │        └─< hash_record     one row per (image, storage, algorithm, chunk size, mode)
 //! account ─< session (CASCADE)
 //! ```
 //!

@@ -126,6 +126,8 @@ pub struct HashRecord {
     pub algorithm: String,
     /// Chunk size in bytes for chunked constructions, `None` for plain digests.
     pub chunk_size: Option<i64>,
+    /// What was hashed: "file" (the image file's bytes) or "content" (the disk it holds).
+    pub mode: String,
     /// The digest, hex.
     pub value: String,
     /// How many bytes were hashed.
@@ -232,7 +234,7 @@ pub(crate) fn image_ref_from_row(r: &Row<'_>) -> rusqlite::Result<ImageRef> {
 }
 
 pub(crate) const HASH_RECORD_COLUMNS: &str = "image_uuid, backup_storage_uuid, algorithm, \
-    chunk_size, value, bytes, seconds, create_date";
+    chunk_size, value, bytes, seconds, create_date, mode";
 
 pub(crate) fn hash_record_from_row(r: &Row<'_>) -> rusqlite::Result<HashRecord> {
     Ok(HashRecord {
@@ -240,6 +242,7 @@ pub(crate) fn hash_record_from_row(r: &Row<'_>) -> rusqlite::Result<HashRecord> 
         backup_storage_uuid: r.get("backup_storage_uuid")?,
         algorithm: r.get("algorithm")?,
         chunk_size: r.get("chunk_size")?,
+        mode: r.get("mode")?,
         value: r.get("value")?,
         bytes: r.get("bytes")?,
         seconds: r.get("seconds")?,

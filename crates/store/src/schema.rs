@@ -127,6 +127,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (backup_storage_uuid, position)
     ) STRICT;
     "#,
+    // A hash is of the file's bytes ("file", ZStack's meaning) or of the disk the image
+    // holds ("content"): two different values, both kept, so the mode is part of the key.
+    r#"
+    ALTER TABLE hash_record ADD COLUMN mode TEXT NOT NULL DEFAULT 'file';
+    DROP INDEX hash_record_key;
+    CREATE UNIQUE INDEX hash_record_key
+        ON hash_record (image_uuid, backup_storage_uuid, algorithm, ifnull(chunk_size, -1), mode);
+    "#,
 ];
 
 /// The schema version this build writes: the number of migrations.
@@ -194,5 +202,24 @@ mod tests {
             .query_row("SELECT count(*) FROM ceph_backup_storage", [], |r| r.get(0))
             .unwrap();
         assert_eq!(ceph, 0);
+    }
+
+    /// Hashes recorded before the mode existed were of the file's bytes.
+    #[test]
+    fn hashes_recorded_before_the_mode_existed_read_as_file_hashes() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF; \
+             INSERT INTO hash_record VALUES ('i', 'b', 'md5', NULL, 'v', 1, 0.5, 1);",
+        )
+        .unwrap();
+        assert!(matches!(migrate(&mut conn).unwrap(), Migrated::Current));
+        let mode: String = conn
+            .query_row("SELECT mode FROM hash_record", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "file");
     }
 }

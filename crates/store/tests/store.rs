@@ -97,6 +97,7 @@ fn hash(image: &Image, bs: &BackupStorage, algorithm: &str, value: &str) -> Hash
         backup_storage_uuid: bs.uuid.clone(),
         algorithm: algorithm.into(),
         chunk_size: None,
+        mode: "file".into(),
         value: value.into(),
         bytes: image.actual_size,
         seconds: 1.5,
@@ -643,6 +644,27 @@ fn record_hash_replaces_same_key_and_keeps_other_chunk_sizes() {
 
     // Ordered by storage, algorithm, chunk size.
     assert_eq!(f.store.hash_records(&img.uuid).unwrap(), [b, a2, plain2]);
+}
+
+#[test]
+fn a_file_and_a_content_hash_of_one_image_are_two_records() {
+    let f = fixture();
+    let (bs, img) = with_image(&f);
+    let file = hash(&img, &bs, "sha256", "of-the-file");
+    let content = HashRecord {
+        mode: "content".into(),
+        value: "of-the-disk".into(),
+        ..file.clone()
+    };
+    f.store.record_hash(&file, None, T0).unwrap();
+    f.store.record_hash(&content, None, T0).unwrap();
+    let again = HashRecord {
+        value: "of-the-disk-again".into(),
+        ..content.clone()
+    };
+    f.store.record_hash(&again, None, T0 + 1).unwrap();
+    // Ordered by storage, algorithm, chunk size, mode: "content" before "file".
+    assert_eq!(f.store.hash_records(&img.uuid).unwrap(), [again, file]);
 }
 
 #[test]

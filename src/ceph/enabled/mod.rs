@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use imghash_ceph::{Cluster, ClusterConfig, RbdSource, RbdSpec};
-use imghash_engine::{ChunkSink, HashJob, Report};
+use imghash_engine::{ChunkSink, ContentSource, HashJob, ImageFormat, Report};
 
 pub use clusters::Clusters;
 pub use rbd::{measure, rbd_input, RbdInput};
@@ -52,13 +52,15 @@ fn from_ceph(err: &imghash_ceph::CephError) -> ApiError {
 }
 
 /// Hashes the RBD image `address` for `imghash sum`/`check`/`diff`, its chunk digests
-/// going to `sink`.
+/// going to `sink`: its bytes, or with `content` the disk it holds (a qcow2 stored in
+/// RBD), of `content`'s format or, with `Some(None)`, the one its first bytes show.
 pub fn hash_address(
     job: &HashJob,
     address: &str,
     conf: Option<PathBuf>,
     client_id: &str,
     timeout: Duration,
+    content: Option<Option<ImageFormat>>,
     sink: &mut dyn ChunkSink,
 ) -> anyhow::Result<Report> {
     let spec: RbdSpec = address.parse()?;
@@ -70,5 +72,9 @@ pub fn hash_address(
     };
     let cluster = Cluster::connect(&config)?;
     let source = RbdSource::open(&cluster, &spec)?;
-    Ok(job.hash_source_with(&source, sink)?)
+    let Some(format) = content else {
+        return Ok(job.hash_source_with(&source, sink)?);
+    };
+    let disk = ContentSource::from_source(Box::new(source), format)?;
+    Ok(job.hash_source_with(&disk, sink)?)
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use imghash_ceph::{CephError, ErrorKind, RbdSource, RbdSpec};
-use imghash_engine::{HashJob, Report, Source};
+use imghash_engine::{ContentSource, HashJob, Report, Source};
 use imghash_store::CephSettings;
 
 use super::{from_ceph, Clusters};
@@ -110,9 +110,11 @@ pub struct RbdInput {
 }
 
 impl RbdInput {
-    /// Connects (or reuses the connection), opens the image and hashes it with `job`.
-    /// Blocks: runs on a blocking thread, bounded by the cluster time-out per request.
-    pub fn hash(&self, job: &HashJob) -> Result<Report, ApiError> {
+    /// Connects (or reuses the connection), opens the image and hashes it with `job`: its
+    /// bytes, or with `content` the disk it holds (a qcow2 stored in RBD; a backing file
+    /// cannot be followed from there and is refused). Blocks: runs on a blocking thread,
+    /// bounded by the cluster time-out per request.
+    pub fn hash(&self, job: &HashJob, content: bool) -> Result<Report, ApiError> {
         let opened = self
             .clusters
             .get(&self.storage_uuid, &self.settings)
@@ -130,7 +132,13 @@ impl RbdInput {
                 self.expected_len
             )));
         }
-        job.hash_source(&source).map_err(|e| {
+        let hashed = if content {
+            ContentSource::from_source(Box::new(source), None)
+                .and_then(|disk| job.hash_source(&disk))
+        } else {
+            job.hash_source(&source)
+        };
+        hashed.map_err(|e| {
             if matches!(e, imghash_engine::Error::Read { .. }) {
                 // A failed read may be a dead connection: reconnect next time.
                 self.clusters.forget(&self.storage_uuid);

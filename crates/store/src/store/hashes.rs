@@ -1,4 +1,4 @@
-//! Hash records: one per (image, backup storage, algorithm, chunk size).
+//! Hash records: one per (image, backup storage, algorithm, chunk size, mode).
 
 use rusqlite::{params, TransactionBehavior};
 
@@ -9,7 +9,7 @@ use crate::records::*;
 impl Store {
     /// Stores a computed hash and returns the image as it now is, in one transaction.
     ///
-    /// Replaces an earlier record with the same image, storage, algorithm and chunk size; keeps
+    /// Replaces an earlier record with the same image, storage, algorithm, chunk size and mode; keeps
     /// `record.create_date` as given. Sets the image's `md5Sum` to `md5_sum` when given (which
     /// algorithms make an md5Sum is the caller's decision) and leaves it alone otherwise. Moves
     /// the image's `lastOpDate` to `now_ms`. [`StoreError::NotFound`] if the image was deleted
@@ -45,18 +45,19 @@ impl Store {
         // `IS` rather than `=` so that a NULL chunk size matches NULL.
         tx.execute(
             "DELETE FROM hash_record WHERE image_uuid = ?1 AND backup_storage_uuid = ?2 \
-             AND algorithm = ?3 AND chunk_size IS ?4",
+             AND algorithm = ?3 AND chunk_size IS ?4 AND mode = ?5",
             params![
                 record.image_uuid,
                 record.backup_storage_uuid,
                 record.algorithm,
-                record.chunk_size
+                record.chunk_size,
+                record.mode,
             ],
         )?;
         tx.execute(
             &format!(
                 "INSERT INTO hash_record ({HASH_RECORD_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
             params![
                 record.image_uuid,
@@ -67,6 +68,7 @@ impl Store {
                 record.bytes,
                 record.seconds,
                 record.create_date,
+                record.mode,
             ],
         )?;
         let image = tx.query_row(
@@ -82,12 +84,12 @@ impl Store {
         Ok(image)
     }
 
-    /// Every hash record of the image, by storage, algorithm and chunk size.
+    /// Every hash record of the image, by storage, algorithm, chunk size and mode.
     pub fn hash_records(&self, image_uuid: &str) -> Result<Vec<HashRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {HASH_RECORD_COLUMNS} FROM hash_record WHERE image_uuid = ?1 \
-             ORDER BY backup_storage_uuid, algorithm, chunk_size"
+             ORDER BY backup_storage_uuid, algorithm, chunk_size, mode"
         ))?;
         let rows = stmt.query_map([image_uuid], hash_record_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
