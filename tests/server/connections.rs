@@ -26,15 +26,19 @@ const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 fn accepted_connections(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap();
     let local = format!(":{port:04X}");
-    table
+    // Distinct inodes: the kernel prints the table a page at a time, so a socket can be
+    // listed twice when the table changes between two reads.
+    let inodes: std::collections::HashSet<&str> = table
         .lines()
         .skip(1)
-        .filter(|line| {
+        .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // local_address, state 01 = ESTABLISHED, inode.
-            fields[1].ends_with(&local) && fields[3] == "01" && fields[9] != "0"
+            let accepted = fields[1].ends_with(&local) && fields[3] == "01" && fields[9] != "0";
+            accepted.then_some(fields[9])
         })
-        .count()
+        .collect();
+    inodes.len()
 }
 
 /// Samples [`accepted_connections`] until stopped; the most it saw.

@@ -90,7 +90,7 @@ fn hash_records(server: &TestServer) -> Vec<String> {
 async fn content_mode_hashes_the_disk_and_leaves_md5_sum_to_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let (qcow2, disk) = qcow2_and_its_disk(dir.path());
-    let server = TestServer::start(&dir.path().join("server")).await;
+    let server = TestServer::start(dir.path()).await;
     let session = server.login().await;
     let storage = server.default_storage(&session).await.uuid;
     let image = server.add_image(&session, &qcow2, "qcow2").await.unwrap();
@@ -182,7 +182,7 @@ async fn bad_images_in_content_mode_are_sys_1007_and_record_nothing() {
     );
     point_first_l2_entry_past_the_end(Path::new(&far));
 
-    let server = TestServer::start(&work.join("server")).await;
+    let server = TestServer::start(work).await;
     let session = server.login().await;
     let storage = server.default_storage(&session).await.uuid;
     for (name, problem) in [

@@ -6,12 +6,12 @@ mod api;
 mod bad_input;
 #[cfg(feature = "ceph")]
 mod ceph;
-mod connections;
-mod confinement;
-mod copies;
 #[cfg(feature = "ceph")]
 mod ceph_content;
+mod confinement;
+mod connections;
 mod content;
+mod copies;
 mod errors;
 mod faults;
 mod grpcurl;
