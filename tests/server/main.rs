@@ -17,3 +17,4 @@ mod private_files;
 mod restart;
 mod security;
 mod sharing;
+mod tmpfs;
