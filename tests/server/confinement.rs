@@ -169,3 +169,22 @@ async fn file_urls_take_localhost_and_percent_escapes() {
     assert!(status.message().contains("percent-escape"), "{status:?}");
     server.stop().await;
 }
+
+#[test]
+fn the_roots_come_from_the_environment_colon_separated_and_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-root");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imghash"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env(
+            "IMGHASH_IMPORT_ROOTS",
+            format!("{}:{}", dir.path().display(), missing.display()),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--import-root"), "{stderr}");
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+}

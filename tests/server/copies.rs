@@ -14,6 +14,7 @@ use imghash::grpc::proto::*;
 use tonic::{Code, Status};
 
 use crate::harness::*;
+use crate::tmpfs::Tmpfs;
 
 /// A server with the test's temp dir and /proc as import roots and these job bounds,
 /// logged in: the temp dir (keep it alive), the server, the session, the default storage.

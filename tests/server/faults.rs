@@ -11,6 +11,7 @@ use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::harness::*;
+use crate::tmpfs::Tmpfs;
 
 /// Zeros of a sparse file are still hashed by sequential digests: 1 GiB takes seconds with
 /// sha512 or md5 (0.4-0.7 GB/s), long enough to change the file under a running job.

@@ -470,36 +470,3 @@ pub fn make_huge_sparse(path: &Path) {
     let file = std::fs::File::create(path).unwrap();
     file.set_len(256 << 30).unwrap();
 }
-
-/// A small tmpfs mounted at a directory (created), unmounted however the test ends.
-/// Mounting needs root, as CI runs.
-pub struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    pub fn mount(dir: &Path, options: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(dir)
-            .status()
-            .expect("mount");
-        assert!(status.success(), "this test mounts a tmpfs and needs root");
-        Tmpfs(dir.to_path_buf())
-    }
-
-    /// Changes the mount's options (`ro`: read-only even for root).
-    pub fn remount(&self, options: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,{options}")])
-            .arg(&self.0)
-            .status()
-            .expect("mount");
-        assert!(status.success());
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}

@@ -23,3 +23,4 @@ mod queries;
 mod restart;
 mod security;
 mod sharing;
+mod tmpfs;

@@ -171,8 +171,13 @@ impl App {
             .jobs
             .admit(&format!("the copy of image[uuid:{uuid}]"))?;
         let refs = new_refs(&image, &placements);
-        self.db(move |store| store.add_image(&image, &refs)).await?;
+        // Registered before the row exists, so that a DeleteImage finding the row also
+        // finds the copy to stop.
         let (control, ending) = self.copies.register(&uuid);
+        if let Err(err) = self.db(move |store| store.add_image(&image, &refs)).await {
+            self.copies.forget(&uuid);
+            return Err(err);
+        }
         let outcome = CopyJob {
             store: self.store.clone(),
             jobs: self.jobs.clone(),

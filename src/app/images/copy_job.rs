@@ -59,13 +59,13 @@ impl CopyJob {
         let copied = copy(&jobs, &pool, &control, &uuid, source, placements.clone()).await;
         let outcome = match copied {
             Ok(imported) => finish(&store, &uuid, imported, &placements).await,
-            Err(err) => {
-                let (db, gone) = (store.clone(), uuid.clone());
-                let _ = blocking("inventory", move || Ok(db.delete_image(&gone))).await;
-                Err(err)
-            }
+            Err(err) => Err(err),
         };
         if let Err(err) = &outcome {
+            // No row may stay Downloading: the files are gone, so is the row (if a
+            // DeleteImage has not removed it already).
+            let (db, gone) = (store.clone(), uuid.clone());
+            let _ = blocking("inventory", move || Ok(db.delete_image(&gone))).await;
             tracing::info!(image = %uuid, error = %err, "a copy ended without an image");
         }
         copies.forget(&uuid);
@@ -109,8 +109,9 @@ async fn copy(
     })
 }
 
-/// Marks the image Ready with its sizes and MD5. If its row is gone (deleted meanwhile),
-/// the copied files are removed: nothing may be left without a record.
+/// Marks the image Ready with its sizes and MD5. If that fails (the row was deleted
+/// meanwhile, or the inventory failed), the copied files are removed: nothing may be left
+/// without a record.
 async fn finish(
     store: &Arc<Store>,
     uuid: &str,
