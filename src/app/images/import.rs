@@ -13,13 +13,12 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use imghash_engine::{Algorithm, HashJob};
+use imghash_engine::{Algorithm, FileSource, HashJob, ImageFormat};
 use imghash_store::BackupStorage;
 use rayon::ThreadPool;
 
 use crate::app::error::{capitalise, ApiError};
 use crate::app::private_fs;
-use crate::formats::qcow2;
 
 /// Where the image's file will be on one storage, and whether it must be copied there.
 #[derive(Clone, Debug)]
@@ -132,7 +131,10 @@ pub fn materialise(
     let actual_size = std::fs::metadata(measured)
         .map_err(|e| io_error(measured, e))?
         .len();
-    let size = qcow2::file_guest_size(measured).unwrap_or(actual_size);
+    let size = FileSource::open(measured)
+        .ok()
+        .and_then(|file| ImageFormat::qcow2_guest_size(&file))
+        .unwrap_or(actual_size);
     Ok(Imported {
         size: i64::try_from(size).unwrap_or(i64::MAX),
         actual_size: i64::try_from(actual_size).unwrap_or(i64::MAX),
