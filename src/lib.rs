@@ -8,12 +8,11 @@
 //!   `127.0.0.1:0`);
 //! - [`cli`]: the command line (`sum`, `check`, `diff`, `serve`);
 //! - `ceph`: the facade over Ceph RBD (cargo feature `ceph`), the one place that feature is
-//!   switched; and `formats`, what imghash reads from image headers.
+//!   switched.
 
 pub mod app;
 mod ceph;
 pub mod cli;
-mod formats;
 pub mod grpc;
 pub mod metrics;
 pub mod net;

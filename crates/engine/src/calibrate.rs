@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::job::HashJob;
+use crate::job::{too_close_to_call, HashJob};
 use crate::stream::{cores_of, StreamHasher};
 use crate::tuning::{DigestCore, PatternSource, ReadStrategy};
 use crate::Algorithm;
@@ -16,6 +16,9 @@ use crate::Algorithm;
 /// Rounds of trials: each candidate is timed this many times, alternating, and its best
 /// time counts.
 const ROUNDS: usize = 2;
+/// A strategy race too close to call (see `strategy::too_close_to_call`) gets more
+/// rounds, up to this many in all: the best of more trials varies less.
+const MAX_STRATEGY_ROUNDS: usize = 8;
 
 /// Bytes hashed per core trial, from one cache-resident buffer: under a millisecond for
 /// the slowest digest.
@@ -120,7 +123,15 @@ fn race_strategies(algorithm: Algorithm) -> StrategyTimes {
         ReadStrategy::Handoff,
         ReadStrategy::SplitRead,
     ];
-    for _ in 0..ROUNDS {
+    let result = |times: &[Duration; 3]| StrategyTimes {
+        inline: times[0],
+        handoff: times[1],
+        split_read: times[2],
+    };
+    for round in 0..MAX_STRATEGY_ROUNDS {
+        if round >= ROUNDS && !too_close_to_call(&result(&times)) {
+            break;
+        }
         for (strategy, best) in strategies.iter().zip(&mut times) {
             let started = Instant::now();
             // An in-memory source cannot fail to read.
@@ -128,11 +139,7 @@ fn race_strategies(algorithm: Algorithm) -> StrategyTimes {
             *best = (*best).min(started.elapsed());
         }
     }
-    StrategyTimes {
-        inline: times[0],
-        handoff: times[1],
-        split_read: times[2],
-    }
+    result(&times)
 }
 
 fn pattern(len: usize) -> Vec<u8> {

@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use imghash_engine::{Algorithm, CancelToken, HashJob};
+use imghash_engine::{Algorithm, CancelToken, FileSource, HashJob, ImageFormat};
 use imghash_store::BackupStorage;
 
 use super::copy::{dest_error, CopyReader};
@@ -21,7 +21,6 @@ use super::file_url;
 use crate::app::confine::{OpenedFile, Roots};
 use crate::app::error::{from_engine, ApiError};
 use crate::app::private_fs;
-use crate::formats::qcow2;
 
 /// Where the image's file will be on one storage, and whether it must be copied there.
 #[derive(Clone, Debug)]
@@ -179,7 +178,10 @@ pub fn measure(path: &Path) -> Result<Imported, ApiError> {
     let actual_size = std::fs::metadata(path)
         .map_err(|e| source_error(path, e))?
         .len();
-    let size = qcow2::file_guest_size(path).unwrap_or(actual_size);
+    let size = FileSource::open(path)
+        .ok()
+        .and_then(|file| ImageFormat::qcow2_guest_size(&file))
+        .unwrap_or(actual_size);
     Ok(Imported {
         size: i64::try_from(size).unwrap_or(i64::MAX),
         actual_size: i64::try_from(actual_size).unwrap_or(i64::MAX),

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use imghash_ceph::{CephError, ErrorKind, RbdSource, RbdSpec};
-use imghash_engine::{ContentSource, HashJob, Report, Source};
+use imghash_engine::{ContentSource, HashJob, ImageFormat, Report, Source};
 use imghash_store::CephSettings;
 
 use super::{from_ceph, Clusters};
 use crate::app::blocking;
 use crate::app::error::{capitalise, from_engine, ApiError};
 use crate::ceph::Measured;
-use crate::formats::qcow2;
 
 /// Checks that `url` names an existing RBD image in the pool of every storage of
 /// `storages` (all Ceph storages), and measures it. Reads the image's header and its
@@ -69,9 +68,7 @@ fn open_and_measure(
         .and_then(|cluster| RbdSource::open(&cluster, spec));
     let source = opened.inspect_err(|e| clusters.failed(storage_uuid, e))?;
     let len = source.len();
-    let mut header = [0u8; qcow2::HEADER_LEN];
-    let read = source.read_at(&mut header, 0).unwrap_or(0);
-    let size = qcow2::guest_size(&header[..read]).unwrap_or(len);
+    let size = ImageFormat::qcow2_guest_size(&source).unwrap_or(len);
     Ok((size, len))
 }
 

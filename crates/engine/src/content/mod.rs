@@ -98,6 +98,17 @@ impl ImageFormat {
     }
 }
 
+impl ImageFormat {
+    /// The virtual (guest) disk size that the header of a qcow2 held by `source` declares,
+    /// from its first bytes alone (no table is read or checked); `None` if `source` does
+    /// not start like a qcow2 or cannot be read.
+    pub fn qcow2_guest_size(source: &dyn Source) -> Option<u64> {
+        let mut start = [0; qcow2::GUEST_SIZE_BYTES];
+        layer::read_exact(source, &mut start, 0).ok()?;
+        qcow2::guest_size(&start)
+    }
+}
+
 impl fmt::Display for ImageFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

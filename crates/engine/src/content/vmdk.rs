@@ -77,34 +77,14 @@ pub(crate) struct VmdkLayer {
     gt_cache: Lru<Vec<u32>>,
 }
 
-impl VmdkLayer {
-    /// Opens the sparse extent `file`.
-    pub(crate) fn open(file: Box<dyn Source>) -> Result<VmdkLayer, String> {
-        let file_len = file.len();
-        let read = |len: u64, offset: u64| -> Result<Vec<u8>, String> {
-            if offset.checked_add(len).is_none_or(|end| end > file_len) {
-                return Err(format!(
-                    "{len} bytes at offset {offset} lie past the end of the file ({file_len} \
-                     bytes): the image is truncated"
-                ));
-            }
-            let mut buf = vec![0; len as usize];
-            read_exact(&*file, &mut buf, offset)
-                .map_err(|e| format!("cannot read {len} bytes at offset {offset}: {e}"))?;
-            Ok(buf)
-        };
-        let mut header = Header::parse(&read(SECTOR.min(file_len), 0)?)?;
-        if header.gd_offset == GD_AT_END {
-            // streamOptimized: the header is repeated, with the real offsets, in a footer
-            // one sector before the end-of-stream marker.
-            let footer = read(SECTOR, file_len.checked_sub(2 * SECTOR).ok_or("no footer")?)?;
-            header = Header::parse(&footer).map_err(|e| format!("footer: {e}"))?;
+impl Header {
+    /// Checks what this reader supports; returns the guest size in bytes.
+    fn check(&self) -> Result<u64, String> {
+        if !(1..=3).contains(&self.version) {
+            return Err(format!("VMDK version {} is not supported", self.version));
         }
-        if !(1..=3).contains(&header.version) {
-            return Err(format!("VMDK version {} is not supported", header.version));
-        }
-        let compressed = header.flags & FLAG_COMPRESSED != 0;
-        match (header.compression, compressed) {
+        let compressed = self.flags & FLAG_COMPRESSED != 0;
+        match (self.compression, compressed) {
             (0, false) | (1, true) => {}
             (algorithm, _) => {
                 return Err(format!(
@@ -112,53 +92,101 @@ impl VmdkLayer {
                 ))
             }
         }
-        let grain_sectors = header.grain_sectors;
+        let grain_sectors = self.grain_sectors;
         if !grain_sectors.is_power_of_two() || grain_sectors > MAX_GRAIN_SECTORS {
             return Err(format!(
                 "grain size of {grain_sectors} sectors is not supported"
             ));
         }
-        if header.gt_entries == 0 || header.gt_entries > 65536 {
+        if self.gt_entries == 0 || self.gt_entries > 65536 {
             return Err(format!(
                 "{} entries per grain table is impossible",
-                header.gt_entries
+                self.gt_entries
             ));
         }
-        let size = header
-            .capacity
+        self.capacity
             .checked_mul(SECTOR)
             .filter(|&s| s <= super::MAX_VIRTUAL_SIZE)
-            .ok_or_else(|| format!("capacity of {} sectors is absurd", header.capacity))?;
-        let gd_entries = header.capacity.div_ceil(header.gt_entries * grain_sectors);
-        if gd_entries > MAX_GD_ENTRIES {
+            .ok_or_else(|| format!("capacity of {} sectors is absurd", self.capacity))
+    }
+}
+
+/// Reads `len` bytes at `offset` of a file of `file_len` bytes, refusing a range past its
+/// end (a truncated image).
+fn read_in(file: &dyn Source, len: u64, offset: u64) -> Result<Vec<u8>, String> {
+    let file_len = file.len();
+    if offset.checked_add(len).is_none_or(|end| end > file_len) {
+        return Err(format!(
+            "{len} bytes at offset {offset} lie past the end of the file ({file_len} \
+             bytes): the image is truncated"
+        ));
+    }
+    let mut buf = vec![0; len as usize];
+    read_exact(file, &mut buf, offset)
+        .map_err(|e| format!("cannot read {len} bytes at offset {offset}: {e}"))?;
+    Ok(buf)
+}
+
+/// The header that holds the image's real offsets: the first sector's, or for a
+/// streamOptimized image the footer's, one sector before the end-of-stream marker.
+fn read_header(file: &dyn Source) -> Result<Header, String> {
+    let file_len = file.len();
+    let header = Header::parse(&read_in(file, SECTOR.min(file_len), 0)?)?;
+    if header.gd_offset != GD_AT_END {
+        return Ok(header);
+    }
+    let at = file_len.checked_sub(2 * SECTOR).ok_or("no footer")?;
+    Header::parse(&read_in(file, SECTOR, at)?).map_err(|e| format!("footer: {e}"))
+}
+
+/// Reads the grain directory and checks that each grain table lies inside the file.
+fn read_grain_directory(file: &dyn Source, header: &Header) -> Result<Vec<u32>, String> {
+    let file_len = file.len();
+    let gd_entries = header
+        .capacity
+        .div_ceil(header.gt_entries * header.grain_sectors);
+    if gd_entries > MAX_GD_ENTRIES {
+        return Err(format!(
+            "grain directory of {gd_entries} entries is too large"
+        ));
+    }
+    let gd: Vec<u32> = read_in(
+        file,
+        gd_entries * 4,
+        header.gd_offset.saturating_mul(SECTOR),
+    )
+    .map_err(|e| format!("grain directory: {e}"))?
+    .chunks_exact(4)
+    .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    .collect();
+    let gt_bytes = header.gt_entries * 4;
+    for (index, &sector) in gd.iter().enumerate() {
+        let at = u64::from(sector) * SECTOR;
+        if sector != 0 && (at == 0 || at + gt_bytes > file_len) {
             return Err(format!(
-                "grain directory of {gd_entries} entries is too large"
+                "grain directory entry {index} points to a grain table at offset {at}, \
+                 outside the file ({file_len} bytes)"
             ));
         }
-        check_parent(&header, &read)?;
-        let gd: Vec<u32> = read(gd_entries * 4, header.gd_offset.saturating_mul(SECTOR))
-            .map_err(|e| format!("grain directory: {e}"))?
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .collect();
-        let gt_bytes = header.gt_entries * 4;
-        for (index, &sector) in gd.iter().enumerate() {
-            let at = u64::from(sector) * SECTOR;
-            if sector != 0 && (at == 0 || at + gt_bytes > file_len) {
-                return Err(format!(
-                    "grain directory entry {index} points to a grain table at offset {at}, \
-                     outside the file ({file_len} bytes)"
-                ));
-            }
-        }
+    }
+    Ok(gd)
+}
+
+impl VmdkLayer {
+    /// Opens the sparse extent `file`.
+    pub(crate) fn open(file: Box<dyn Source>) -> Result<VmdkLayer, String> {
+        let header = read_header(&*file)?;
+        let size = header.check()?;
+        check_parent(&header, &|len, offset| read_in(&*file, len, offset))?;
+        let gd = read_grain_directory(&*file, &header)?;
         let layer = VmdkLayer {
             file,
             size,
-            grain_size: grain_sectors * SECTOR,
+            grain_size: header.grain_sectors * SECTOR,
             gt_entries: header.gt_entries,
             gd,
             zero_grain: header.flags & FLAG_ZERO_GRAIN != 0,
-            compressed,
+            compressed: header.flags & FLAG_COMPRESSED != 0,
             markers: header.flags & FLAG_MARKERS != 0,
             gt_cache: Lru::new(GT_CACHE_BUDGET),
         };

@@ -17,6 +17,7 @@ mod strategy;
 mod units;
 
 pub use builder::HashJobBuilder;
+pub(crate) use strategy::too_close_to_call;
 
 use std::fmt;
 use std::io::Read;

@@ -304,3 +304,23 @@ fn format_is_detected_or_taken_as_given() {
     assert_eq!("VMDK".parse::<ImageFormat>().unwrap(), ImageFormat::Vmdk);
     assert!("vhdx".parse::<ImageFormat>().is_err());
 }
+
+/// The guest size a qcow2's header declares is the "virtual-size" of `qemu-img info`,
+/// read from the header alone; anything that is not a qcow2 has none.
+#[test]
+fn qcow2_guest_size_is_qemu_img_info_virtual_size() {
+    let work = Work::new();
+    work.qemu_img("create -f qcow2 odd.qcow2 1000000512");
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(work.path("odd.qcow2"))
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let virtual_size = info["virtual-size"].as_u64().unwrap();
+    let qcow2 = imghash_engine::FileSource::open(work.path("odd.qcow2")).unwrap();
+    assert_eq!(ImageFormat::qcow2_guest_size(&qcow2), Some(virtual_size));
+    let raw = disk(&work, "disk.raw");
+    let raw = imghash_engine::FileSource::open(work.path(&raw)).unwrap();
+    assert_eq!(ImageFormat::qcow2_guest_size(&raw), None);
+}

@@ -12,7 +12,7 @@ use super::cache::Lru;
 use super::decompress;
 use super::layer::{corrupt, read_exact, Extent, Layer, Run};
 use crate::source::Source;
-pub(crate) use header::MAGIC;
+pub(crate) use header::{guest_size, GUEST_SIZE_BYTES, MAGIC};
 use header::{Compression, Header};
 
 /// Host offset bits of L1 and L2 entries.
