@@ -2,8 +2,9 @@
 //! what the server holds, the handshake time-out closes them, and a real client still gets
 //! served. Loopback only, bounded in count (200 sockets) and in time (every wait has a limit).
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,35 +22,39 @@ const FLOOD: usize = 200;
 /// The client preface of HTTP/2 (RFC 9113 §3.4); a flood sends only its first half.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Connections to `port` that the server has accepted, from the kernel's table: a socket
-/// still in the listen backlog has no inode (no descriptor) until `accept` takes it.
-fn accepted_connections(port: u16) -> usize {
+/// Connections to `port` that the server has accepted, by inode, from the kernel's table: a
+/// socket still in the listen backlog has no inode (no descriptor) until `accept` takes it.
+fn accepted_connections(port: u16) -> HashSet<String> {
     let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap();
     let local = format!(":{port:04X}");
-    // Distinct inodes: the kernel prints the table a page at a time, so a socket can be
-    // listed twice when the table changes between two reads.
-    let inodes: std::collections::HashSet<&str> = table
+    table
         .lines()
         .skip(1)
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // local_address, state 01 = ESTABLISHED, inode.
             let accepted = fields[1].ends_with(&local) && fields[3] == "01" && fields[9] != "0";
-            accepted.then_some(fields[9])
+            accepted.then(|| fields[9].to_string())
         })
-        .collect();
-    inodes.len()
+        .collect()
 }
 
-/// Samples [`accepted_connections`] until stopped; the most it saw.
+/// Samples [`accepted_connections`] until stopped; the most it saw open at one moment.
+/// The kernel prints its table a page at a time, so one reading is no snapshot: a socket
+/// closed during it and one accepted after can both be listed. A socket listed in two
+/// consecutive readings was open through the gap between them, so the sockets common to two
+/// readings were all open at once.
 fn sample_accepted(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
-    let most = Arc::new(AtomicUsize::new(0));
     std::thread::spawn(move || {
+        let mut most = 0;
+        let mut previous = accepted_connections(port);
         while !stop.load(Ordering::SeqCst) {
-            most.fetch_max(accepted_connections(port), Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(5));
+            let now = accepted_connections(port);
+            most = most.max(previous.intersection(&now).count());
+            previous = now;
         }
-        most.load(Ordering::SeqCst)
+        most
     })
 }
 
