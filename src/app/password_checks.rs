@@ -56,7 +56,8 @@ impl PasswordChecks {
     }
 
     /// The most verifications that ran at once so far.
-    pub fn peak(&self) -> usize {
+    #[cfg(test)]
+    fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
     }
 }
