@@ -89,7 +89,7 @@ impl App {
             session_timeout_ms: i64::try_from(config.session_timeout.as_millis())
                 .unwrap_or(i64::MAX),
             logins: LoginLimiter::new(config.login_limits),
-            password_checks: password_checks::PasswordChecks::new(),
+            password_checks: password_checks::PasswordChecks::new()?,
             ceph: Arc::new(crate::ceph::Clusters::new(config.ceph_timeout)),
             metrics,
         }))

@@ -1,83 +1,95 @@
-//! [`PasswordChecks`]: argon2 verifications of log-ins, a bounded number at once.
+//! [`PasswordChecks`]: argon2 verifications of log-ins, on a few threads of their own.
 //!
-//! Each verification holds argon2's memory cost (19 MiB with the crate's defaults) for its
-//! tens of milliseconds. Unbounded, a flood of log-ins ran as many at once as the blocking
-//! pool has threads (up to 512): the load tool's failed log-ins took the server from 58 MiB
-//! to 948 MiB. One per core finishes them as fast (they are CPU-bound), and the rest wait
-//! for a permit, which costs no memory beyond the request.
+//! Each verification allocates argon2's memory cost (19 MiB with the crate's defaults) for
+//! its tens of milliseconds. On tokio's blocking pool, a flood of log-ins ran as many at
+//! once as the pool has threads (up to 512), and even when they ran a few at a time, each
+//! of the many pool threads kept its freed 19 MiB in its own malloc arena: the load tool's
+//! failed log-ins took the server from 58 MiB to 948 MiB (758 MiB with a semaphore alone).
+//! A fixed pool of one thread per core finishes them as fast (they are CPU-bound) and
+//! bounds that memory to one block per thread; the others wait in its queue, which costs
+//! no memory beyond the request.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use anyhow::Context as _;
+use rayon::ThreadPool;
 
 use super::error::ApiError;
 use super::passwords::verify_password;
 
 /// The log-in verifications of a server.
-#[derive(Debug)]
 pub struct PasswordChecks {
-    permits: Semaphore,
+    pool: ThreadPool,
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
     running: AtomicUsize,
     /// The most that ever ran at once (what the bound is about).
     peak: AtomicUsize,
 }
 
+impl std::fmt::Debug for PasswordChecks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordChecks")
+            .field("threads", &self.pool.current_num_threads())
+            .finish()
+    }
+}
+
 impl PasswordChecks {
-    /// At most one verification per core at once (cores as the OS reports them now).
-    pub fn new() -> PasswordChecks {
+    /// One thread per core (cores as the OS reports them now).
+    pub fn new() -> anyhow::Result<PasswordChecks> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        PasswordChecks::with_limit(cores)
+        PasswordChecks::with_threads(cores)
     }
 
-    fn with_limit(limit: usize) -> PasswordChecks {
-        PasswordChecks {
-            permits: Semaphore::new(limit.max(1)),
-            running: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
-        }
-    }
-
-    /// Whether `password` matches the PHC string `stored`, on a blocking thread once a
-    /// permit is free.
-    pub async fn verify(&self, password: String, stored: String) -> Result<bool, ApiError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ApiError::Internal("password checks are closed".to_string()))?;
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        let matches = super::blocking("password check", move || {
-            Ok(verify_password(&password, &stored))
+    fn with_threads(threads: usize) -> anyhow::Result<PasswordChecks> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("imghash-password-{i}"))
+            .build()
+            .context("cannot start the password-check threads")?;
+        Ok(PasswordChecks {
+            pool,
+            counts: Arc::new(Counts::default()),
         })
-        .await;
-        self.running.fetch_sub(1, Ordering::SeqCst);
-        matches
+    }
+
+    /// Whether `password` matches the PHC string `stored`, once a thread is free.
+    pub async fn verify(&self, password: String, stored: String) -> Result<bool, ApiError> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let counts = self.counts.clone();
+        self.pool.spawn(move || {
+            let now = counts.running.fetch_add(1, Ordering::SeqCst) + 1;
+            counts.peak.fetch_max(now, Ordering::SeqCst);
+            let matches = verify_password(&password, &stored);
+            counts.running.fetch_sub(1, Ordering::SeqCst);
+            // The caller may have gone (client cancelled): nobody to tell.
+            let _ = done.send(matches);
+        });
+        answer
+            .await
+            .map_err(|_| ApiError::Internal("the password check was dropped".to_string()))
     }
 
     /// The most verifications that ran at once so far.
     #[cfg(test)]
     fn peak(&self) -> usize {
-        self.peak.load(Ordering::SeqCst)
-    }
-}
-
-impl Default for PasswordChecks {
-    fn default() -> Self {
-        PasswordChecks::new()
+        self.counts.peak.load(Ordering::SeqCst)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::app::passwords::hash_password;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_flood_of_verifications_runs_at_most_the_limit_at_once() {
-        let checks = Arc::new(PasswordChecks::with_limit(2));
+    async fn a_flood_of_verifications_runs_at_most_one_per_thread_at_once() {
+        let checks = Arc::new(PasswordChecks::with_threads(2).unwrap());
         let stored = hash_password("secret").unwrap();
         let tasks: Vec<_> = (0..12)
             .map(|i| {
