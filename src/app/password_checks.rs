@@ -5,9 +5,9 @@
 //! once as the pool has threads (up to 512), and even when they ran a few at a time, each
 //! of the many pool threads kept its freed 19 MiB in its own malloc arena: the load tool's
 //! failed log-ins took the server from 58 MiB to 948 MiB (758 MiB with a semaphore alone).
-//! A fixed pool of one thread per core finishes them as fast (they are CPU-bound) and
-//! bounds that memory to one block per thread; the others wait in its queue, which costs
-//! no memory beyond the request.
+//! A fixed pool of one thread per core finishes them as fast (they are CPU-bound), and each
+//! of its threads keeps one working memory for all its checks; the others wait in its
+//! queue, which costs no memory beyond the request.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,7 +16,12 @@ use anyhow::Context as _;
 use rayon::ThreadPool;
 
 use super::error::ApiError;
-use super::passwords::verify_password;
+use super::passwords::verify_password_with;
+
+thread_local! {
+    /// argon2's working memory of this password-check thread, kept between checks.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// The log-in verifications of a server.
 pub struct PasswordChecks {
@@ -65,7 +70,8 @@ impl PasswordChecks {
         self.pool.spawn(move || {
             let now = counts.running.fetch_add(1, Ordering::SeqCst) + 1;
             counts.peak.fetch_max(now, Ordering::SeqCst);
-            let matches = verify_password(&password, &stored);
+            let matches =
+                BLOCKS.with_borrow_mut(|blocks| verify_password_with(&password, &stored, blocks));
             counts.running.fetch_sub(1, Ordering::SeqCst);
             // The caller may have gone (client cancelled): nobody to tell.
             let _ = done.send(matches);
