@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use imghash_store::{new_uuid, Session};
 
 use super::error::ApiError;
-use super::passwords::{dummy_password_hash, verify_password};
-use super::{blocking, now_ms, validate, App};
+use super::passwords::dummy_password_hash;
+use super::{now_ms, validate, App};
 
 /// LogInByAccount: an account name and its password (as typed, or its SHA-512 hex as
 /// ZStack clients send it).
@@ -48,11 +48,10 @@ impl App {
             || dummy_password_hash().to_string(),
             |a| a.password_hash.clone(),
         );
-        let password = req.password.clone();
-        let matches = blocking("password check", move || {
-            Ok(verify_password(&password, &stored))
-        })
-        .await?;
+        let matches = self
+            .password_checks
+            .verify(req.password.clone(), stored)
+            .await?;
         self.metrics.record_password_check();
         let Some(account) = account.filter(|_| matches) else {
             self.logins.failed(attempt);

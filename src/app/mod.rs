@@ -28,6 +28,7 @@ pub mod error;
 pub mod images;
 mod jobs;
 mod login_limit;
+mod password_checks;
 mod passwords;
 mod private_fs;
 pub mod queries;
@@ -61,8 +62,10 @@ pub struct App {
     jobs: Arc<Jobs>,
     /// Idle session timeout in milliseconds.
     session_timeout_ms: i64,
-    /// Failed logins per account, for the back-off.
+    /// Failed logins per account and client address, for the back-off.
     logins: LoginLimiter,
+    /// The argon2 verifications of log-ins, a bounded number at once (memory).
+    password_checks: password_checks::PasswordChecks,
     /// Connections to the clusters of Ceph backup storages.
     ceph: Arc<crate::ceph::Clusters>,
     /// Requests and hashes counted for `/metrics`; every front records into it.
@@ -97,6 +100,7 @@ impl App {
             session_timeout_ms: i64::try_from(config.session_timeout.as_millis())
                 .unwrap_or(i64::MAX),
             logins: LoginLimiter::new(config.login_limits),
+            password_checks: password_checks::PasswordChecks::new()?,
             ceph: Arc::new(crate::ceph::Clusters::new(config.ceph_timeout)),
             metrics,
             copies: Arc::new(images::Copies::default()),

@@ -8,8 +8,8 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use imghash_store::{new_uuid, Account, Store};
 use sha2::{Digest as _, Sha512};
 
@@ -55,13 +55,50 @@ pub fn dummy_password_hash() -> &'static str {
     })
 }
 
-/// Whether `password` (typed or SHA-512 hex) matches the stored PHC string.
+/// Whether `password` (typed or SHA-512 hex) matches the stored PHC string, by the argon2
+/// crate's own verifier: the reference [`verify_password_with`] is tested against.
+#[cfg(test)]
 pub fn verify_password(password: &str, stored: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier as _;
     PasswordHash::new(stored).is_ok_and(|hash| {
         Argon2::default()
             .verify_password(sha512_hex_of(password).as_bytes(), &hash)
             .is_ok()
     })
+}
+
+/// [`verify_password`] with argon2's working memory taken from `blocks` (grown to the
+/// hash's cost and kept by the caller for the next call) instead of a fresh allocation of
+/// 19 MiB each time, which the allocator kept around thread by thread.
+pub fn verify_password_with(password: &str, stored: &str, blocks: &mut Vec<Block>) -> bool {
+    PasswordHash::new(stored)
+        .ok()
+        .and_then(|hash| verify_into(password, &hash, blocks))
+        .unwrap_or(false)
+}
+
+fn verify_into(password: &str, hash: &PasswordHash<'_>, blocks: &mut Vec<Block>) -> Option<bool> {
+    let params = Params::try_from(hash).ok()?;
+    let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
+    let version = hash
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+        .ok()?;
+    let expected = hash.hash?;
+    let mut salt = [0u8; 64];
+    let salt = hash.salt?.decode_b64(&mut salt).ok()?;
+    blocks.resize(params.block_count(), Block::default());
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            sha512_hex_of(password).as_bytes(),
+            salt,
+            &mut out,
+            &mut blocks[..],
+        )
+        .ok()?;
+    // `Output`'s equality is constant-time.
+    Some(Output::new(&out).ok()? == expected)
 }
 
 /// Creates the admin account at first start, or replaces its password if one is given on a
@@ -119,5 +156,21 @@ mod tests {
         assert!(verify_password(&hex, &stored));
         assert!(verify_password(&hex.to_uppercase(), &stored));
         assert!(!verify_password("Secret", &stored));
+    }
+
+    #[test]
+    fn verifying_with_kept_memory_agrees_with_the_crates_verifier() {
+        let stored = hash_password("secret").unwrap();
+        let hex = imghash_engine::hex(&Sha512::digest(b"secret"));
+        let mut blocks = Vec::new();
+        for (password, right) in [("secret", true), (&hex[..], true), ("Secret", false)] {
+            assert_eq!(verify_password(password, &stored), right);
+            assert_eq!(verify_password_with(password, &stored, &mut blocks), right);
+        }
+        assert!(!verify_password_with(
+            "secret",
+            "not a PHC string",
+            &mut blocks
+        ));
     }
 }
