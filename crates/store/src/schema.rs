@@ -127,6 +127,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (backup_storage_uuid, position)
     ) STRICT;
     "#,
+    // 3: asynchronous jobs of the REST front and their results (ZStack's api-jobs), kept
+    // across restarts so that a poll after a restart still finds its answer.
+    r#"
+    CREATE TABLE api_job (
+        uuid        TEXT    NOT NULL PRIMARY KEY,
+        api         TEXT    NOT NULL,
+        state       TEXT    NOT NULL,
+        -- the JSON body a poll answers once the job ended
+        result      TEXT,
+        web_hook    TEXT,
+        create_date INTEGER NOT NULL,
+        end_date    INTEGER
+    ) STRICT;
+    CREATE INDEX api_job_state ON api_job (state, create_date);
+    "#,
 ];
 
 /// The schema version this build writes: the number of migrations.
