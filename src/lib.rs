@@ -14,7 +14,10 @@ pub mod app;
 mod ceph;
 pub mod cli;
 mod formats;
+mod fronts;
 pub mod grpc;
+pub mod rest;
 
 pub use app::{ServerConfig, TlsIdentity};
+pub use fronts::{run_fronts, RestFront};
 pub use grpc::run;

@@ -109,19 +109,17 @@ async fn a_successful_login_resets_the_failure_count() {
     server.stop().await;
 }
 
+/// The flags of `imghash serve --listen LISTEN` with every other flag at its default, read
+/// by clap as the binary reads them.
 fn serve_args(listen: &str) -> ServeArgs {
-    ServeArgs {
-        data_dir: "unused".into(),
-        listen: listen.parse().unwrap(),
-        admin_password: None,
-        hash_threads: None,
-        max_jobs: 2,
-        max_queued: 16,
-        allow_insecure_listen: false,
-        tls_cert: None,
-        tls_key: None,
-        ceph_timeout: imghash::app::DEFAULT_CEPH_TIMEOUT,
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
     }
+    <Serve as clap::Parser>::try_parse_from(["serve", "--listen", listen, "--data-dir", "unused"])
+        .expect("the flags parse")
+        .args
 }
 
 /// A self-signed certificate for "localhost", PEM.
