@@ -10,16 +10,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::{App, ServerConfig};
-use crate::rest::{self, ApiJobs, MetricsSource, Rest, RestConfig};
+use crate::rest::{self, ApiJobs, Rest, RestConfig};
 
-/// The REST front of a server: its bound listener, settings and metrics.
+/// The REST front of a server: its bound listener and settings.
 pub struct RestFront {
     /// Bound by the caller, so a test can bind `127.0.0.1:0`.
     pub listener: TcpListener,
     /// Its settings.
     pub config: RestConfig,
-    /// What `/metrics` answers; `None`: no `/metrics` route.
-    pub metrics: Option<MetricsSource>,
 }
 
 /// Serves gRPC on `grpc`, and REST on `rest` when given, until `shutdown` resolves.
@@ -33,12 +31,6 @@ pub async fn run_fronts(
     rest: Option<RestFront>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if config.tls.is_some() && rest.is_some() {
-        anyhow::bail!(
-            "the REST listener does not serve TLS yet; run it with --rest-listen off, or \
-             without --tls-cert"
-        );
-    }
     let app = App::open(&config).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
@@ -76,10 +68,14 @@ pub async fn run_fronts(
                     app: app.clone(),
                     jobs: jobs.clone(),
                     config: front.config,
-                    scheme: "http",
+                    scheme: if config.tls.is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    },
                 });
-                let router = rest::router(state, front.metrics);
-                rest::serve(front.listener, router, stopped()).await
+                let router = rest::router(state);
+                rest::serve(front.listener, &config, router, stopped()).await
             }
             _ => Ok(()),
         }

@@ -16,6 +16,9 @@ pub mod cli;
 mod formats;
 mod fronts;
 pub mod grpc;
+pub mod metrics;
+pub mod net;
+pub mod request_log;
 pub mod rest;
 
 pub use app::{ServerConfig, TlsIdentity};

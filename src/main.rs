@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Command::Diff(diff) => cli::diff::run(diff),
         Command::Speed(speed) => cli::speed::run(speed),
         Command::Serve(serve) => {
-            init_tracing();
+            init_tracing(serve.log_format);
             cli::serve::command(serve).map(|()| ExitCode::SUCCESS)
         }
     };
@@ -51,12 +51,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs of the server on stderr; `RUST_LOG` filters (default `info`).
-fn init_tracing() {
+/// Logs of the server on stderr; `RUST_LOG` filters (default `info`). Colours only for a
+/// person at a terminal: a redirected log (a file, journald, a pipe) gets plain text, and
+/// `NO_COLOR` turns them off everywhere.
+fn init_tracing(format: cli::serve::LogFormat) {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        cli::serve::LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            logs.with_ansi(colour).init();
+        }
+        cli::serve::LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }

@@ -34,6 +34,8 @@ pub struct ServerConfig {
     /// OSD) before failing; librados's own default is to wait forever. Whole seconds, at
     /// least 1. Used only by a build with the `ceph` feature.
     pub ceph_timeout: Duration,
+    /// Connection cap and time-outs of the listener.
+    pub connections: crate::net::Limits,
 }
 
 /// The default of [`ServerConfig::ceph_timeout`].
@@ -67,7 +69,8 @@ impl std::fmt::Debug for TlsIdentity {
 
 impl ServerConfig {
     /// Defaults for a data directory: 2 jobs, 16 queued, all cores, 7200 s sessions, 5
-    /// failed logins in 60 s lock an account for 60 s, plaintext, 10 s Ceph time-out.
+    /// failed logins in 60 s lock an account for 60 s, plaintext, 10 s Ceph time-out, and
+    /// the connection limits of [`crate::net::Limits::default`].
     pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
@@ -79,6 +82,7 @@ impl ServerConfig {
             login_limits: LoginLimits::default(),
             tls: None,
             ceph_timeout: DEFAULT_CEPH_TIMEOUT,
+            connections: crate::net::Limits::default(),
         }
     }
 

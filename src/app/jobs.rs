@@ -25,6 +25,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use super::calculate::{HashKey, HashOutcome};
 use super::config::ServerConfig;
 use super::error::{from_engine, ApiError};
+use crate::metrics::Metrics;
 
 /// What a job does once it has a run slot, on the engine run's own thread: check, hash
 /// (with the engine job it is given, which carries the pool, progress and cancel token)
@@ -71,11 +72,15 @@ pub struct Jobs {
     accepting: AtomicBool,
     /// Unfinished jobs by key, for sharing and for cancelling all at shutdown.
     inflight: Mutex<HashMap<HashKey, Arc<Job>>>,
+    /// Run slots in all (`--max-jobs`), to tell running jobs from free slots.
+    max_jobs: usize,
+    /// Where each completed computation is counted (bytes and time by algorithm).
+    metrics: Arc<Metrics>,
 }
 
 impl Jobs {
     /// The job system of a server: its hashing pool, `max_jobs` running, `max_queued` waiting.
-    pub fn new(config: &ServerConfig) -> anyhow::Result<Jobs> {
+    pub fn new(config: &ServerConfig, metrics: Arc<Metrics>) -> anyhow::Result<Jobs> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.hash_threads.unwrap_or(0))
             .thread_name(|i| format!("imghash-hash-{i}"))
@@ -99,7 +104,18 @@ impl Jobs {
             capacity,
             accepting: AtomicBool::new(true),
             inflight: Mutex::new(HashMap::new()),
+            max_jobs,
+            metrics,
         })
+    }
+
+    /// Jobs computing now and jobs waiting for a run slot.
+    pub fn counts(&self) -> (usize, usize) {
+        let running = self
+            .max_jobs
+            .saturating_sub(self.running.available_permits());
+        let existing = (self.capacity as usize).saturating_sub(self.admitted.available_permits());
+        (running, existing.saturating_sub(running))
     }
 
     /// The hashing pool, for other CPU-heavy work (AddImage's MD5 during the copy).
@@ -200,7 +216,15 @@ impl Jobs {
             std::panic::catch_unwind(AssertUnwindSafe(|| work(run)))
                 .unwrap_or_else(|_| Err(ApiError::Internal("the hash job panicked".to_string())))
         });
-        run.await
+        let outcome = run.await;
+        if let Ok(done) = &outcome {
+            self.metrics.record_hash(
+                done.hash.algorithm.name(),
+                done.hash.bytes,
+                std::time::Duration::from_secs_f64(done.hash.seconds.max(0.0)),
+            );
+        }
+        outcome
     }
 
     fn forget(&self, job: &Arc<Job>) {

@@ -40,6 +40,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use imghash_store::Store;
 
+use crate::metrics::Metrics;
+
 pub use calculate::{CalculateImageHash, ComputedHash, HashJobHandle, HashOutcome};
 pub use config::{LoginLimits, ServerConfig, TlsIdentity, DEFAULT_CEPH_TIMEOUT};
 pub use error::ApiError;
@@ -62,6 +64,8 @@ pub struct App {
     logins: LoginLimiter,
     /// Connections to the clusters of Ceph backup storages.
     ceph: Arc<crate::ceph::Clusters>,
+    /// Requests and hashes counted for `/metrics`; every front records into it.
+    metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -69,7 +73,13 @@ impl App {
     /// (see [`startup`]); prints a generated admin password once.
     pub async fn open(config: &ServerConfig) -> anyhow::Result<Arc<App>> {
         let store = Arc::new(startup::open_inventory(config).await?);
-        let jobs = Arc::new(Jobs::new(config)?);
+        // Made now, so that the first log-in with an unknown name costs no more than others.
+        blocking("dummy password hash", || {
+            Ok(passwords::dummy_password_hash().len())
+        })
+        .await?;
+        let metrics = Arc::new(Metrics::new());
+        let jobs = Arc::new(Jobs::new(config, metrics.clone())?);
         Ok(Arc::new(App {
             store,
             jobs,
@@ -77,6 +87,7 @@ impl App {
                 .unwrap_or(i64::MAX),
             logins: LoginLimiter::new(config.login_limits),
             ceph: Arc::new(crate::ceph::Clusters::new(config.ceph_timeout)),
+            metrics,
         }))
     }
 
@@ -89,6 +100,18 @@ impl App {
     {
         let store = self.store.clone();
         blocking("inventory", move || op(&store).map_err(ApiError::from)).await
+    }
+
+    /// The server's metrics, for a front to record its requests in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The Prometheus text of `/metrics`, with the job gauges sampled now.
+    pub fn render_metrics(&self) -> String {
+        let (running, queued) = self.jobs.counts();
+        self.metrics.set_jobs(running, queued);
+        self.metrics.render()
     }
 
     /// Cancels every hash job and refuses new ones (shutdown).

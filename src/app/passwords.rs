@@ -6,6 +6,7 @@
 
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -38,6 +39,20 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
         .hash_password(sha512_hex_of(password).as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| ApiError::Internal(format!("password hashing: {e}")))
+}
+
+/// A hash of a random password made with the same argon2 settings as the stored ones:
+/// log-in verifies against it when the account does not exist, at the same cost. Made
+/// once, at the first call ([`App::open`](super::App::open) makes that call).
+pub fn dummy_password_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        // Only fails without randomness, when log-in cannot make sessions either.
+        hash_password(&new_uuid()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot make the dummy password hash");
+            String::new()
+        })
+    })
 }
 
 /// Whether `password` (typed or SHA-512 hex) matches the stored PHC string.

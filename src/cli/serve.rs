@@ -11,6 +11,16 @@ use crate::app::{ServerConfig, TlsIdentity};
 use crate::rest::RestConfig;
 use crate::{run_fronts, RestFront};
 
+/// How the server writes its log on stderr.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line of text per event (coloured only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
 /// Serve CalculateImageHash (ZStack's API) over gRPC.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
@@ -81,6 +91,28 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_api_jobs: usize,
+    /// Connections open at once; more wait in the kernel's listen backlog until one closes.
+    /// Lowered (with a warning) to fit the open-file limit.
+    #[arg(
+        long,
+        env = "IMGHASH_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
+    /// Time from accepting a connection to its first request (TLS and HTTP/2 preface
+    /// included); a connection that has not sent one by then is closed.
+    #[arg(long, env = "IMGHASH_HANDSHAKE_TIMEOUT", default_value = "10s", value_name = "DURATION",
+        value_parser = humantime::parse_duration)]
+    pub handshake_timeout: std::time::Duration,
+    /// A connection with no request in flight for this long is closed.
+    #[arg(long, env = "IMGHASH_IDLE_TIMEOUT", default_value = "300s", value_name = "DURATION",
+        value_parser = humantime::parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// Log format on stderr: `text` (coloured only when stderr is a terminal and NO_COLOR
+    /// is unset) or `json` (one object per line). RUST_LOG filters (default `info`).
+    #[arg(long, env = "IMGHASH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// The private key (PEM) of --tls-cert.
     #[arg(
         long,
@@ -140,6 +172,9 @@ impl ServeArgs {
         config.max_queued = self.max_queued;
         config.tls = tls;
         config.ceph_timeout = self.ceph_timeout;
+        config.connections.max_connections = self.max_connections;
+        config.connections.handshake_timeout = self.handshake_timeout;
+        config.connections.idle_timeout = self.idle_timeout;
         Ok(config)
     }
 
@@ -182,6 +217,14 @@ impl ServeArgs {
             "--max-jobs must be at least 1".to_string(),
         )?;
         usage(
+            self.max_connections > 0,
+            "--max-connections must be at least 1".to_string(),
+        )?;
+        usage(
+            !self.handshake_timeout.is_zero() && !self.idle_timeout.is_zero(),
+            "--handshake-timeout and --idle-timeout must be longer than 0s".to_string(),
+        )?;
+        usage(
             self.hash_threads != Some(0),
             "--hash-threads must be at least 1".to_string(),
         )?;
@@ -211,7 +254,6 @@ pub fn command(args: ServeArgs) -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("cannot listen on {address} (--rest-listen)"))?,
                 config: args.rest_config(),
-                metrics: None,
             }),
         };
         run_fronts(config, listener, rest, shutdown_signal()).await

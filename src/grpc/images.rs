@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -11,8 +11,8 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::metadata::{deadline, session};
-use super::{decode, inventory, proto};
-use crate::app::calculate::{self, CalculateImageHash, HashJobHandle};
+use super::{decode, inventory, observe, proto};
+use crate::app::calculate::{self, HashJobHandle};
 use crate::app::{ApiError, App, HashOutcome};
 
 /// How often the streaming RPC reports progress.
@@ -32,69 +32,91 @@ impl proto::image_service_server::ImageService for ImageService {
         &self,
         request: Request<proto::AddImageRequest>,
     ) -> Result<Response<proto::AddImageResponse>, Status> {
-        session(&self.app, request.metadata()).await?;
-        let started = Instant::now();
-        let added = self
-            .app
-            .add_image(decode::add_image(request.into_inner()))
-            .await
-            .inspect_err(|e| tracing::warn!(rpc = "AddImage", error = %e, "failed"))?;
-        tracing::info!(rpc = "AddImage", image = %added.image.uuid, md5 = ?added.image.md5_sum,
-            duration_ms = started.elapsed().as_millis() as u64, "added");
-        Ok(Response::new(proto::AddImageResponse {
-            inventory: Some(inventory::image(added)),
-        }))
+        let mut line = observe::start("AddImage");
+        let result = async {
+            line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
+            let added = self
+                .app
+                .add_image(decode::add_image(request.into_inner()))
+                .await?;
+            line.image = Some(added.image.uuid.clone());
+            Ok(proto::AddImageResponse {
+                inventory: Some(inventory::image(added)),
+            })
+        }
+        .await;
+        observe::answer(&self.app, line, result)
     }
 
     async fn query_image(
         &self,
         request: Request<proto::QueryImageRequest>,
     ) -> Result<Response<proto::QueryImageResponse>, Status> {
-        session(&self.app, request.metadata()).await?;
-        let req = request.into_inner();
-        let found = self
-            .app
-            .query_images(decode::query(req.conditions, req.limit))
-            .await?;
-        Ok(Response::new(proto::QueryImageResponse {
-            inventories: found.into_iter().map(inventory::image).collect(),
-        }))
+        let mut line = observe::start("QueryImage");
+        let result = async {
+            line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
+            let req = request.into_inner();
+            let found = self
+                .app
+                .query_images(decode::query(req.conditions, req.limit))
+                .await?;
+            Ok(proto::QueryImageResponse {
+                inventories: found.into_iter().map(inventory::image).collect(),
+            })
+        }
+        .await;
+        observe::answer(&self.app, line, result)
     }
 
     async fn get_image(
         &self,
         request: Request<proto::GetImageRequest>,
     ) -> Result<Response<proto::GetImageResponse>, Status> {
-        session(&self.app, request.metadata()).await?;
-        let image = self.app.get_image(request.into_inner().uuid).await?;
-        Ok(Response::new(proto::GetImageResponse {
-            inventory: Some(inventory::image(image)),
-        }))
+        let mut line = observe::start("GetImage");
+        let result = async {
+            line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
+            let uuid = request.into_inner().uuid;
+            line.image = Some(uuid.clone());
+            let image = self.app.get_image(uuid).await?;
+            Ok(proto::GetImageResponse {
+                inventory: Some(inventory::image(image)),
+            })
+        }
+        .await;
+        observe::answer(&self.app, line, result)
     }
 
     async fn delete_image(
         &self,
         request: Request<proto::DeleteImageRequest>,
     ) -> Result<Response<proto::DeleteImageResponse>, Status> {
-        session(&self.app, request.metadata()).await?;
-        let uuid = request.into_inner().uuid;
-        self.app.delete_image(uuid.clone()).await?;
-        tracing::info!(rpc = "DeleteImage", image = %uuid, "deleted");
-        Ok(Response::new(proto::DeleteImageResponse { success: true }))
+        let mut line = observe::start("DeleteImage");
+        let result = async {
+            line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
+            let uuid = request.into_inner().uuid;
+            line.image = Some(uuid.clone());
+            self.app.delete_image(uuid).await?;
+            Ok(proto::DeleteImageResponse { success: true })
+        }
+        .await;
+        observe::answer(&self.app, line, result)
     }
 
     async fn calculate_image_hash(
         &self,
         request: Request<proto::CalculateImageHashRequest>,
     ) -> Result<Response<proto::CalculateImageHashResponse>, Status> {
-        session(&self.app, request.metadata()).await?;
-        let deadline = deadline(request.metadata());
-        let started = Instant::now();
-        let req = decode::calculate_image_hash(request.get_ref());
-        let result = self.app.calculate_image_hash(&req, deadline).await;
-        log_hash("CalculateImageHash", &req, started, &result);
-        let outcome = result?;
-        Ok(Response::new(inventory::hash_response(&outcome)))
+        let mut line = observe::start("CalculateImageHash");
+        let result = async {
+            line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
+            let deadline = deadline(request.metadata());
+            let req = decode::calculate_image_hash(request.get_ref());
+            line.image = Some(req.image_uuid.clone());
+            let outcome = self.app.calculate_image_hash(&req, deadline).await?;
+            Ok(inventory::hash_response(&outcome))
+        }
+        .await;
+        observe::answer(&self.app, line, result)
     }
 
     type CalculateImageHashStreamStream = EventStream;
@@ -103,16 +125,28 @@ impl proto::image_service_server::ImageService for ImageService {
         &self,
         request: Request<proto::CalculateImageHashRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        session(&self.app, request.metadata()).await?;
+        let mut line = observe::start("CalculateImageHashStream");
+        let started = async {
+            line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
+            let req = decode::calculate_image_hash(request.get_ref());
+            line.image = Some(req.image_uuid.clone());
+            // Bad requests fail the call itself, before any event.
+            self.app.start_hash(&req).await
+        }
+        .await;
+        let handle = match started {
+            Ok(handle) => handle,
+            Err(e) => {
+                line.finish(self.app.metrics(), Some(&e));
+                return Err(e.into());
+            }
+        };
         let deadline = deadline(request.metadata());
-        let req = decode::calculate_image_hash(request.get_ref());
-        // Bad requests fail the call itself, before any event.
-        let handle = self.app.start_hash(&req).await?;
         let (tx, rx) = mpsc::channel(4);
+        let app = self.app.clone();
         tokio::spawn(async move {
-            let started = Instant::now();
             let result = stream_events(handle, deadline, &tx).await;
-            log_hash("CalculateImageHashStream", &req, started, &result);
+            line.finish(app.metrics(), result.as_ref().err());
             let last = result.map(|outcome| proto::CalculateImageHashEvent {
                 event: Some(proto::calculate_image_hash_event::Event::Result(
                     inventory::hash_response(&outcome),
@@ -154,22 +188,5 @@ async fn stream_events(
                 }
             }
         }
-    }
-}
-
-fn log_hash(
-    rpc: &'static str,
-    req: &CalculateImageHash,
-    started: Instant,
-    result: &Result<Arc<HashOutcome>, ApiError>,
-) {
-    let duration_ms = started.elapsed().as_millis() as u64;
-    match result {
-        Ok(outcome) => tracing::info!(rpc, image = %req.image_uuid,
-            backup_storage = %req.backup_storage_uuid,
-            algorithm = %outcome.hash.algorithm, duration_ms, "hash computed"),
-        Err(err) => tracing::warn!(rpc, image = %req.image_uuid,
-            backup_storage = %req.backup_storage_uuid, algorithm = %req.algorithm,
-            duration_ms, error = %err, "hash failed"),
     }
 }

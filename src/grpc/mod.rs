@@ -13,6 +13,7 @@ mod decode;
 mod images;
 mod inventory;
 mod metadata;
+mod observe;
 pub mod proto;
 mod server;
 mod status;

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::service::Routes;
 
 use super::accounts::AccountService;
 use super::backup_storages::BackupStorageService;
@@ -16,6 +15,7 @@ use super::proto::account_service_server::AccountServiceServer;
 use super::proto::backup_storage_service_server::BackupStorageServiceServer;
 use super::proto::image_service_server::ImageServiceServer;
 use crate::app::{App, ServerConfig};
+use crate::net;
 
 /// Serves the API on `listener` until `shutdown` resolves, over TLS when `config.tls` is
 /// set (plaintext otherwise; `imghash serve` allows that only on loopback by default).
@@ -35,7 +35,7 @@ pub async fn run(
         async move {
             shutdown.await;
             tracing::info!("shutting down: cancelling hash jobs");
-            // Cancelled jobs end the calls waiting on them, which lets tonic's graceful
+            // Cancelled jobs end the calls waiting on them, which lets the graceful
             // shutdown finish instead of waiting for hashes of terabytes.
             app.cancel_jobs();
         }
@@ -74,16 +74,14 @@ pub async fn serve(
         .context("cannot build the reflection service")?;
 
     let address = listener.local_addr().ok();
-    let mut builder = Server::builder();
-    if let Some(tls) = &config.tls {
-        let identity = Identity::from_pem(&tls.cert_pem, &tls.key_pem);
-        builder = builder
-            .tls_config(ServerTlsConfig::new().identity(identity))
-            .context("cannot use the TLS certificate and key")?;
-    }
-    tracing::info!(?address, data_dir = %config.data_dir.display(), tls = config.tls.is_some(), "serving");
-    builder
-        .add_service(health_service)
+    let listener =
+        net::Listener::new(listener, config.connections).with_tls(config.tls.as_ref())?;
+    let limits = listener.limits();
+    tracing::info!(?address, data_dir = %config.data_dir.display(), tls = config.tls.is_some(),
+        max_connections = limits.max_connections,
+        handshake_timeout_s = limits.handshake_timeout.as_secs_f64(),
+        idle_timeout_s = limits.idle_timeout.as_secs_f64(), "serving");
+    let routes = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(AccountServiceServer::new(AccountService {
@@ -93,9 +91,9 @@ pub async fn serve(
             app: app.clone(),
         }))
         .add_service(ImageServiceServer::new(ImageService { app: app.clone() }))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopping)
-        .await
-        .context("the gRPC server failed")
+        .prepare();
+    listener.serve(routes, stopping).await;
+    Ok(())
 }
 
 /// Reflection describing every service served: ours, health, and both reflection versions

@@ -91,14 +91,16 @@ impl ApiJobs {
 
     /// Starts `work` as the job of `api` and answers 202 with its `location`, or refuses it
     /// (a reused job id, a hook to a host not allowed, too many jobs kept).
-    pub async fn submit<W>(
+    /// `work` gets the job's id (for the request's log line).
+    pub async fn submit<F, W>(
         self: &Arc<Self>,
         api: &'static str,
         headers: &HeaderMap,
         scheme: &str,
-        work: W,
+        work: F,
     ) -> Response
     where
+        F: FnOnce(String) -> W,
         W: Future<Output = Result<Value, ApiError>> + Send + 'static,
     {
         match self.start(api, headers, work).await {
@@ -118,13 +120,14 @@ impl ApiJobs {
     }
 
     /// Records the job and spawns it; returns its id and time bound.
-    async fn start<W>(
+    async fn start<F, W>(
         self: &Arc<Self>,
         api: &'static str,
         headers: &HeaderMap,
-        work: W,
+        work: F,
     ) -> Result<(String, Duration), Result<Refused, ApiError>>
     where
+        F: FnOnce(String) -> W,
         W: Future<Output = Result<Value, ApiError>> + Send + 'static,
     {
         let job = JobHeaders::read(headers).map_err(Ok)?;
@@ -137,6 +140,7 @@ impl ApiJobs {
         let uuid = job.job_uuid.unwrap_or_else(new_uuid);
         let timeout = job.api_timeout.unwrap_or(self.config.default_api_timeout);
         self.record(api, &uuid, hook.as_ref()).await?;
+        let work = work(uuid.clone());
         let jobs = self.clone();
         let id = uuid.clone();
         // Shutdown closes the tracker; a job that still slips in runs and ends as stopped.

@@ -23,6 +23,7 @@ const CALCULATE_KEYS: &[&str] = &["calculateImageHash", "calculateimagehash"];
 pub struct Images;
 
 impl Queried for Images {
+    const API: &'static str = "QueryImage";
     type Item = ImageView;
 
     async fn find(app: &App, query: Query) -> Result<Vec<ImageView>, ApiError> {
@@ -76,10 +77,15 @@ pub async fn delete(
     headers: HeaderMap,
     Path(uuid): Path<String>,
 ) -> Result<Response, Refused> {
-    rest.submit("DeleteImage", &headers, |app| async move {
-        app.delete_image(uuid).await?;
-        Ok(json!({}))
-    })
+    rest.submit(
+        "DeleteImage",
+        &headers,
+        Some(uuid.clone()),
+        |app| async move {
+            app.delete_image(uuid).await?;
+            Ok(json!({}))
+        },
+    )
     .await
 }
 
@@ -97,17 +103,22 @@ pub async fn action(
     let body = request::object(&body)?;
     let path = format!("/v1/images/{uuid}/actions");
     let action = request::action(&body, CALCULATE_KEYS, &path)?.clone();
-    rest.submit("CalculateImageHash", &headers, |app| async move {
-        let fields = request::fields_of(CALCULATE_KEYS[0], Some(&action))?;
-        request::check_tags(&body, &fields)?;
-        let req = CalculateImageHash {
-            image_uuid: uuid,
-            backup_storage_uuid: request::string(&fields, "backupStorageUuid")?,
-            algorithm: request::string(&fields, "algorithm")?,
-            chunk_size: request::string(&fields, "chunkSize")?,
-        };
-        let outcome = app.calculate_image_hash(&req, None).await?;
-        Ok(inventory::hash_result(&outcome))
-    })
+    rest.submit(
+        "CalculateImageHash",
+        &headers,
+        Some(uuid.clone()),
+        |app| async move {
+            let fields = request::fields_of(CALCULATE_KEYS[0], Some(&action))?;
+            request::check_tags(&body, &fields)?;
+            let req = CalculateImageHash {
+                image_uuid: uuid,
+                backup_storage_uuid: request::string(&fields, "backupStorageUuid")?,
+                algorithm: request::string(&fields, "algorithm")?,
+                chunk_size: request::string(&fields, "chunkSize")?,
+            };
+            let outcome = app.calculate_image_hash(&req, None).await?;
+            Ok(inventory::hash_result(&outcome))
+        },
+    )
     .await
 }

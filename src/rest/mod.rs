@@ -31,7 +31,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -46,7 +46,9 @@ use images::Images;
 use query::{query_all, query_one};
 use storages::Storages;
 
-use crate::app::{ApiError, App};
+use crate::app::{ApiError, App, ServerConfig};
+use crate::request_log::RequestLine;
+use crate::{metrics, net};
 
 /// What every handler shares: the application, the asynchronous jobs and the settings.
 pub struct Rest {
@@ -63,11 +65,13 @@ pub struct Rest {
 impl Rest {
     /// Submits an asynchronous API: the `Authorization` header is checked now (400 when
     /// missing), the session when the job runs, so that a bad session answers 202 and fails
-    /// on the poll, as in ZStack. `work` gets the application and runs inside the job.
+    /// on the poll, as in ZStack. `work` gets the application and runs inside the job; the
+    /// request's log line is written when the job ends.
     async fn submit<F, W>(
         &self,
         api: &'static str,
         headers: &HeaderMap,
+        image: Option<String>,
         work: F,
     ) -> Result<Response, reply::Refused>
     where
@@ -78,9 +82,16 @@ impl Rest {
         let app = self.app.clone();
         // Lazy: nothing of `work` runs before the session is checked.
         let work = work(app.clone());
-        let job = async move {
-            app.session(Some(&authorization)).await?;
-            work.await
+        let job = |job: String| async move {
+            let mut line = RequestLine::start("rest", api);
+            (line.image, line.job) = (image, Some(job));
+            let result = async {
+                let session = app.session(Some(&authorization)).await?;
+                line.account = Some(session.account_uuid);
+                work.await
+            }
+            .await;
+            line.finish_with(app.metrics(), result)
         };
         Ok(self.jobs.submit(api, headers, self.scheme, job).await)
     }
@@ -103,23 +114,27 @@ impl Rest {
         let body = request::object(body)?;
         let params = request::params(&body)
             .and_then(|params| request::check_tags(&body, &params).map(|()| params));
-        self.submit(api, headers, |app| work(app, params)).await
+        self.submit(api, headers, None, |app| work(app, params))
+            .await
     }
 }
-
-/// Renders the Prometheus text of `/metrics`; the metrics live outside this front.
-pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// ZStack's context path and version.
 const BASE: &str = "/zstack/v1";
 
-/// Every route of the front. `metrics`, when given, is served at `/metrics`.
-pub fn router(rest: Arc<Rest>, metrics: Option<MetricsSource>) -> Router {
+/// Every route of the front, and `/metrics` (Prometheus' text format).
+pub fn router(rest: Arc<Rest>) -> Router {
     let limits = (
         DefaultBodyLimit::max(rest.config.max_body_bytes),
         TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, rest.config.request_timeout),
     );
-    let mut router = Router::new()
+    let metrics_of = rest.app.clone();
+    let metrics = move || async move {
+        let content_type = [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)];
+        (content_type, metrics_of.render_metrics())
+    };
+    Router::new()
+        .route("/metrics", get(metrics))
         .route(&format!("{BASE}/accounts/login"), put(accounts::log_in))
         .route(
             &format!("{BASE}/accounts/sessions/{{uuid}}"),
@@ -160,28 +175,26 @@ pub fn router(rest: Arc<Rest>, metrics: Option<MetricsSource>) -> Router {
         .route(
             &format!("{BASE}/api-jobs/{{uuid}}"),
             get(api_jobs::poll).fallback(api_jobs::wrong_method),
-        );
-    if let Some(metrics) = metrics {
-        router = router.route("/metrics", get(move || async move { metrics() }));
-    }
-    router
+        )
         .fallback(reply::no_route)
         .method_not_allowed_fallback(reply::wrong_method)
         .layer(limits)
         .with_state(rest)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets open requests finish.
-/// The one place the REST front meets the network.
+/// Serves `router` on `listener` through the server's listener layer (connection cap,
+/// time-outs, TLS when `config.tls` is set) until `shutdown` resolves and the open requests
+/// have ended. The one place the REST front meets the network.
 pub async fn serve(
     listener: TcpListener,
+    config: &ServerConfig,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let address = listener.local_addr().ok();
-    tracing::info!(?address, "serving REST");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| anyhow::anyhow!("the REST server failed: {e}"))
+    let listener =
+        net::Listener::new(listener, config.connections).with_tls(config.tls.as_ref())?;
+    tracing::info!(?address, tls = config.tls.is_some(), "serving REST");
+    listener.serve(router, shutdown).await;
+    Ok(())
 }

@@ -18,9 +18,12 @@ use serde_json::{json, Value};
 use super::reply::{self, Refused};
 use super::{request, Rest};
 use crate::app::{ApiError, App, Query};
+use crate::request_log::RequestLine;
 
 /// A resource with a Query API: how to find it, render it and read its dates.
 pub trait Queried: Send + Sync + 'static {
+    /// ZStack's API name, for the request's log line.
+    const API: &'static str;
     /// One result.
     type Item;
     /// The application's matches of `query`, in creation order.
@@ -61,13 +64,15 @@ async fn run<R: Queried>(
     params: QueryParams,
 ) -> Result<Response, Refused> {
     let authorization = request::authorization(headers)?;
+    let mut line = RequestLine::start("rest", R::API);
     let result = async {
-        rest.app.session(Some(&authorization)).await?;
+        let session = rest.app.session(Some(&authorization)).await?;
+        line.account = Some(session.account_uuid);
         let found = R::find(&rest.app, params.app_query()).await?;
         Ok(params.answer(found, R::render, R::date))
     }
     .await;
-    Ok(reply::sync(result))
+    Ok(reply::sync(line.finish_with(rest.app.metrics(), result)))
 }
 
 /// ZStack's default `limit`.

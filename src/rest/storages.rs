@@ -26,6 +26,7 @@ use crate::app::{ApiError, App, Query};
 pub struct Storages;
 
 impl Queried for Storages {
+    const API: &'static str = "QueryBackupStorage";
     type Item = StorageView;
 
     async fn find(app: &App, query: Query) -> Result<Vec<StorageView>, ApiError> {
@@ -104,7 +105,7 @@ pub async fn delete(
     headers: HeaderMap,
     Path(uuid): Path<String>,
 ) -> Result<Response, Refused> {
-    rest.submit("DeleteBackupStorage", &headers, |app| async move {
+    rest.submit("DeleteBackupStorage", &headers, None, |app| async move {
         app.delete_backup_storage(uuid).await?;
         Ok(json!({}))
     })

@@ -63,9 +63,6 @@ impl RestServer {
         let front = RestFront {
             listener: rest_listener,
             config: rest_config,
-            metrics: Some(std::sync::Arc::new(|| {
-                "imghash_test_metric 1\n".to_string()
-            })),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(run_fronts(config, grpc_listener, Some(front), async {

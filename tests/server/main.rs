@@ -6,12 +6,15 @@ mod api;
 mod bad_input;
 #[cfg(feature = "ceph")]
 mod ceph;
+mod connections;
 mod errors;
 mod faults;
 mod grpcurl;
 mod harness;
 mod jobs;
+mod login;
 mod private_files;
+mod queries;
 mod restart;
 mod security;
 mod sharing;

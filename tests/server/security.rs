@@ -109,17 +109,17 @@ async fn a_successful_login_resets_the_failure_count() {
     server.stop().await;
 }
 
-/// The flags of `imghash serve --listen LISTEN` with every other flag at its default, read
-/// by clap as the binary reads them.
 fn serve_args(listen: &str) -> ServeArgs {
+    // Parsed like the command line, so that every other flag keeps its default.
     #[derive(clap::Parser)]
-    struct Serve {
+    struct Cli {
         #[command(flatten)]
-        args: ServeArgs,
+        serve: ServeArgs,
     }
-    <Serve as clap::Parser>::try_parse_from(["serve", "--listen", listen, "--data-dir", "unused"])
-        .expect("the flags parse")
-        .args
+    let cli: Cli =
+        clap::Parser::try_parse_from(["serve", "--data-dir", "unused", "--listen", listen])
+            .unwrap();
+    cli.serve
 }
 
 /// A self-signed certificate for "localhost", PEM.

@@ -63,7 +63,7 @@ mod schema;
 mod store;
 
 pub use error::{Result, StoreError};
-pub use query::{Condition, Op};
+pub use query::{Condition, Op, MAX_CONDITIONS, MAX_LISTED_VALUES};
 pub use records::{Account, BackupStorage, CephSettings, HashRecord, Image, ImageRef, Session};
 pub use schema::SCHEMA_VERSION;
 pub use store::{ApiJob, ApiJobState, Store};

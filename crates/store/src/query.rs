@@ -221,6 +221,14 @@ pub(crate) const BACKUP_STORAGE_FIELDS: &[Field] = &[
     field("lastOpDate", "last_op_date", Kind::Int),
 ];
 
+/// Conditions one query may have. SQLite nests one `AND` per condition and refuses an
+/// expression deeper than 1000; ZStack's own clients send a handful.
+pub const MAX_CONDITIONS: usize = 100;
+
+/// Values one `?=` / `!?=` list may have: all of them together stay far below SQLite's
+/// 32766 bound parameters.
+pub const MAX_LISTED_VALUES: usize = 1000;
+
 /// Builds `SELECT columns FROM table [WHERE …] ORDER BY create_date, uuid [LIMIT ?]` and its
 /// parameters.
 pub(crate) fn select(
@@ -230,6 +238,12 @@ pub(crate) fn select(
     conditions: &[Condition],
     limit: Option<u32>,
 ) -> Result<(String, Vec<Value>)> {
+    if conditions.len() > MAX_CONDITIONS {
+        return Err(StoreError::InvalidCondition(format!(
+            "a query takes at most {MAX_CONDITIONS} conditions, not {}",
+            conditions.len()
+        )));
+    }
     let mut sql = format!("SELECT {columns} FROM {table}");
     let mut params = Vec::new();
     for (i, cond) in conditions.iter().enumerate() {
@@ -252,6 +266,14 @@ pub(crate) fn select(
             Op::IsNull | Op::NotNull => {}
             Op::In | Op::NotIn => {
                 let values: Vec<&str> = cond.value.split(',').collect();
+                if values.len() > MAX_LISTED_VALUES {
+                    return Err(StoreError::InvalidCondition(format!(
+                        "condition on '{}' lists {} values; a list takes at most \
+                         {MAX_LISTED_VALUES} values",
+                        cond.field,
+                        values.len()
+                    )));
+                }
                 sql.push_str(" (");
                 sql.push_str(&vec!["?"; values.len()].join(", "));
                 sql.push(')');

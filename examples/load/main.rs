@@ -1,7 +1,9 @@
-//! Load test of the gRPC server: many concurrent clients calling CalculateImageHash.
+//! Load test of the gRPC server: many concurrent clients calling CalculateImageHash, mixed
+//! with calls cancelled by short deadlines, failed log-ins, and copies deleted mid-way.
 //!
 //! ```text
 //! cargo run --release --example load -- --clients 64 --seconds 20
+//! cargo run --release --example load -- --cancel-percent 20 --bad-login-percent 10 --copiers 1
 //! cargo run --release --example load -- --addr 127.0.0.1:50051 --password … --server-pid …
 //! ```
 //!
@@ -10,9 +12,15 @@
 //! MiB) are added through AddImage; their MD5 and SHA-256 are computed here with the `md-5`
 //! and `sha2` crates, independently of the engine. Then every client loops, calling
 //! CalculateImageHash on a random image with a random algorithm, and checks each returned
-//! value. The report: requests, successes, wrong values, errors by ZStack code, latency,
-//! throughput (requests/s and MB/s of image bytes hashed per response), and the server's
-//! peak RSS (VmHWM; with the in-process server that is this whole process).
+//! value. Some calls carry a deadline of 1-20 ms (`--cancel-percent`): they must answer
+//! the right value or a deadline error, never a wrong value. Some calls are log-ins with a
+//! wrong password as unknown accounts (`--bad-login-percent`): they must fail with ID.1000.
+//! `--copiers` tasks loop AddImage of a sparse `--copy-mib` file and DeleteImage of it while
+//! it is copied: the image must be gone afterwards. After the run, files left in the storage
+//! directory with no image are counted as orphans. The report: requests, successes, wrong
+//! values, answers by kind and ZStack code, latency, throughput (requests/s and MB/s of
+//! image bytes hashed per response), and the server's peak RSS (VmHWM; with the in-process
+//! server that is this whole process).
 //!
 //! Reading the figures: MB/s counts the bytes of every successful response, but identical
 //! concurrent requests (same image and algorithm; "", "md5" and "MD5" are the same) share
@@ -20,9 +28,13 @@
 //! disk could give. SYS.1006 RESOURCE_EXHAUSTED is the server's job bound (2 running + 16
 //! queued by default) doing its work: those clients back off and retry.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+mod mix;
+mod rss;
+mod stats;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -34,7 +46,10 @@ use imghash::grpc::proto::*;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 use tonic::transport::Channel;
-use tonic::Request;
+
+use mix::{authed, Shared, TestImage};
+use rss::peak_rss_kib;
+use stats::Stats;
 
 /// Many concurrent CalculateImageHash clients against one server.
 #[derive(Parser, Debug)]
@@ -64,50 +79,18 @@ struct Args {
     /// Pid of the server at --addr, for its peak RSS.
     #[arg(long)]
     server_pid: Option<u32>,
-}
-
-/// Algorithms asked for, and which known value each must return.
-const ALGORITHMS: &[(&str, Expect)] = &[
-    ("MD5", Expect::Md5),
-    ("md5", Expect::Md5),
-    ("", Expect::Md5),
-    ("SHA256", Expect::Sha256),
-    ("sha256", Expect::Sha256),
-];
-
-#[derive(Clone, Copy, Debug)]
-enum Expect {
-    Md5,
-    Sha256,
-}
-
-struct TestImage {
-    uuid: String,
-    md5: String,
-    sha256: String,
-}
-
-#[derive(Default)]
-struct Stats {
-    requests: u64,
-    successes: u64,
-    wrong_values: u64,
-    errors: BTreeMap<String, u64>,
-    bytes: u64,
-    latencies_us: Vec<u64>,
-}
-
-impl Stats {
-    fn merge(&mut self, other: Stats) {
-        self.requests += other.requests;
-        self.successes += other.successes;
-        self.wrong_values += other.wrong_values;
-        for (code, n) in other.errors {
-            *self.errors.entry(code).or_default() += n;
-        }
-        self.bytes += other.bytes;
-        self.latencies_us.extend(other.latencies_us);
-    }
+    /// Per cent of hash calls with a deadline of 1-20 ms.
+    #[arg(long, default_value_t = 0)]
+    cancel_percent: usize,
+    /// Per cent of calls that are log-ins with a wrong password.
+    #[arg(long, default_value_t = 0)]
+    bad_login_percent: usize,
+    /// Tasks that loop AddImage of a sparse file and DeleteImage during its copy.
+    #[arg(long, default_value_t = 0)]
+    copiers: usize,
+    /// Size of the sparse file the copiers add, MiB.
+    #[arg(long, default_value_t = 64)]
+    copy_mib: u64,
 }
 
 #[tokio::main]
@@ -151,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
         .inventory
         .context("no session")?
         .uuid;
-    let storage = BackupStorageServiceClient::new(channel.clone())
+    let storage_inventory = BackupStorageServiceClient::new(channel.clone())
         .query_backup_storage(authed(
             &session,
             QueryBackupStorageRequest {
@@ -163,8 +146,9 @@ async fn main() -> anyhow::Result<()> {
         .into_inner()
         .inventories
         .pop()
-        .context("no default backup storage")?
-        .uuid;
+        .context("no default backup storage")?;
+    let storage = storage_inventory.uuid;
+    let storage_dir = PathBuf::from(storage_inventory.url);
 
     // The images, with values computed here.
     let mut rng = Rng::new();
@@ -215,116 +199,50 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // The load.
-    let images = Arc::new(images);
-    let stats = Arc::new(Mutex::new(Stats::default()));
+    let shared = Arc::new(Shared {
+        images,
+        session,
+        storage,
+        deadline: Instant::now() + Duration::from_secs(args.seconds),
+        cancel_percent: args.cancel_percent,
+        bad_login_percent: args.bad_login_percent,
+    });
+    let sparse = work.path().join("sparse-source.raw");
+    std::fs::File::create(&sparse)?.set_len(args.copy_mib << 20)?;
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.seconds);
-    let mut clients = Vec::new();
+    let mut tasks = Vec::new();
     for _ in 0..args.clients {
-        let channel = connect(&addr).await?;
-        let (images, stats, session, storage) = (
-            images.clone(),
-            stats.clone(),
-            session.clone(),
-            storage.clone(),
-        );
-        clients.push(tokio::spawn(async move {
-            let mut client = ImageServiceClient::new(channel);
-            let mut rng = Rng::new();
-            let mut mine = Stats::default();
-            while Instant::now() < deadline {
-                let image = &images[rng.below(images.len())];
-                let (algorithm, expect) = ALGORITHMS[rng.below(ALGORITHMS.len())];
-                let request = authed(
-                    &session,
-                    CalculateImageHashRequest {
-                        uuid: image.uuid.clone(),
-                        calculate_image_hash: Some(CalculateImageHashParams {
-                            backup_storage_uuid: storage.clone(),
-                            algorithm: algorithm.into(),
-                            chunk_size: String::new(),
-                        }),
-                        ..Default::default()
-                    },
-                );
-                let call = Instant::now();
-                let result = client.calculate_image_hash(request).await;
-                mine.requests += 1;
-                mine.latencies_us
-                    .push(u64::try_from(call.elapsed().as_micros()).unwrap_or(u64::MAX));
-                match result {
-                    Ok(response) => {
-                        let hash = response.into_inner().hash.unwrap_or_default();
-                        let wanted = match expect {
-                            Expect::Md5 => &image.md5,
-                            Expect::Sha256 => &image.sha256,
-                        };
-                        if &hash.value == wanted {
-                            mine.successes += 1;
-                            mine.bytes += hash.bytes;
-                        } else {
-                            mine.wrong_values += 1;
-                            eprintln!("WRONG {algorithm} of {}: {}", image.uuid, hash.value);
-                        }
-                    }
-                    Err(status) => {
-                        let code = status
-                            .message()
-                            .split_once(':')
-                            .map_or("(no ZStack code)", |(code, _)| code)
-                            .to_string();
-                        *mine
-                            .errors
-                            .entry(format!("{code} {:?}", status.code()))
-                            .or_default() += 1;
-                        if status.code() == tonic::Code::ResourceExhausted {
-                            // The server asks to come back later: do, a little later.
-                            tokio::time::sleep(Duration::from_millis(5 + rng.below(20) as u64))
-                                .await;
-                        }
-                    }
-                }
-            }
-            stats.lock().unwrap().merge(mine);
-        }));
+        tasks.push(tokio::spawn(mix::client(
+            connect(&addr).await?,
+            shared.clone(),
+        )));
     }
-    for client in clients {
-        client.await?;
+    for _ in 0..args.copiers {
+        let (channel, shared) = (connect(&addr).await?, shared.clone());
+        tasks.push(tokio::spawn(mix::copy_and_delete(
+            channel,
+            shared,
+            sparse.clone(),
+        )));
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut stats = std::mem::take(&mut *stats.lock().unwrap());
-
-    stats.latencies_us.sort_unstable();
-    let percentile = |p: f64| {
-        let n = stats.latencies_us.len();
-        if n == 0 {
-            return 0.0;
-        }
-        stats.latencies_us[((n - 1) as f64 * p).round() as usize] as f64 / 1000.0
-    };
-    println!("elapsed:      {elapsed:.1} s");
-    println!("requests:     {}", stats.requests);
-    println!("successes:    {}", stats.successes);
-    println!("wrong values: {}", stats.wrong_values);
-    if stats.errors.is_empty() {
-        println!("errors:       none");
+    let mut stats = Stats::default();
+    for task in tasks {
+        stats.merge(task.await?);
     }
-    for (code, n) in &stats.errors {
-        println!("errors:       {n} x {code}");
+    stats.print(started.elapsed().as_secs_f64());
+    let listed = ImageServiceClient::new(channel.clone())
+        .query_image(authed(&shared.session, QueryImageRequest::default()))
+        .await?
+        .into_inner()
+        .inventories;
+    let known: HashSet<String> = listed.into_iter().map(|image| image.uuid).collect();
+    match orphans(&storage_dir, &known) {
+        Ok(n) => println!(
+            "orphans:      {n} file(s) in {} with no image",
+            storage_dir.display()
+        ),
+        Err(e) => println!("orphans:      unknown ({e})"),
     }
-    println!(
-        "throughput:   {:.1} requests/s, {:.1} successes/s, {:.1} MB/s hashed",
-        stats.requests as f64 / elapsed,
-        stats.successes as f64 / elapsed,
-        stats.bytes as f64 / 1e6 / elapsed
-    );
-    println!(
-        "latency:      p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(0.5),
-        percentile(0.9),
-        percentile(0.99),
-        percentile(1.0)
-    );
     match server_pid.and_then(peak_rss_kib) {
         Some(kib) => println!(
             "peak RSS:     {:.1} MiB (VmHWM of pid {}{})",
@@ -354,42 +272,36 @@ async fn connect(addr: &str) -> anyhow::Result<Channel> {
         .with_context(|| format!("cannot connect to {addr}"))
 }
 
-fn authed<T>(session: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("OAuth {session}").parse().expect("ascii"),
-    );
-    request
+/// Files of `dir` that belong to no listed image (named `<uuid>.<format>`, or
+/// `.<uuid>.tmp` while copied).
+fn orphans(dir: &Path, known: &HashSet<String>) -> std::io::Result<usize> {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        let uuid = name.trim_start_matches('.').split('.').next().unwrap_or("");
+        if !known.contains(uuid) {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `VmHWM` of a process, KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// xorshift64*, seeded from the OS: enough to pick images and algorithms.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new() -> Rng {
+    pub(crate) fn new() -> Rng {
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).expect("random seed");
         Rng(u64::from_le_bytes(seed) | 1)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
