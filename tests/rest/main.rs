@@ -9,6 +9,7 @@ mod curl;
 #[path = "../server/harness.rs"]
 mod grpc_harness;
 mod harness;
+mod restart;
 mod routes;
 mod sharing;
 mod webhooks;
