@@ -20,6 +20,8 @@ pub struct RestServer {
     pub grpc: std::net::SocketAddr,
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` over TLS.
+    origin: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -54,6 +56,12 @@ impl RestServer {
         config.admin_password = Some(ADMIN_PASSWORD.to_string());
         config.hash_threads = Some(2);
         server(&mut config);
+        // Over TLS the client trusts the server's certificate, issued for "localhost".
+        let mut http = reqwest::Client::builder();
+        if let Some(tls) = &config.tls {
+            let ca = reqwest::Certificate::from_pem(&tls.cert_pem).unwrap();
+            http = http.add_root_certificate(ca);
+        }
         let mut rest_config = RestConfig::default();
         rest(&mut rest_config);
         let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -64,6 +72,7 @@ impl RestServer {
             listener: rest_listener,
             config: rest_config,
         };
+        let config_tls = config.tls.is_some();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(run_fronts(config, grpc_listener, Some(front), async {
             let _ = stopped.await;
@@ -72,7 +81,11 @@ impl RestServer {
             rest,
             grpc,
             data_dir,
-            http: reqwest::Client::new(),
+            http: http.build().unwrap(),
+            origin: match config_tls {
+                true => format!("https://localhost:{}", rest.port()),
+                false => format!("http://{rest}"),
+            },
             stop: Some(stop),
             task: Some(task),
         };
@@ -94,7 +107,7 @@ impl RestServer {
 
     /// `http://127.0.0.1:PORT/zstack/v1` + `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}/zstack/v1{path}", self.rest)
+        format!("{}/zstack/v1{path}", self.origin)
     }
 
     /// A call with `headers` (`Authorization`, `X-Job-UUID`, …) and an optional JSON body.

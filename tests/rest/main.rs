@@ -12,4 +12,5 @@ mod harness;
 mod restart;
 mod routes;
 mod sharing;
+mod tls;
 mod webhooks;
