@@ -13,10 +13,13 @@
 pub mod app;
 mod ceph;
 pub mod cli;
+mod fronts;
 pub mod grpc;
 pub mod metrics;
 pub mod net;
 pub mod request_log;
+pub mod rest;
 
 pub use app::{ServerConfig, TlsIdentity};
+pub use fronts::{run_fronts, RestFront};
 pub use grpc::run;

@@ -30,6 +30,7 @@ impl Serve {
     fn start(data_dir: &Path, extra: &[&str]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_imghash"))
             .args(["serve", "--listen", "127.0.0.1:0", "--hash-threads", "1"])
+            .args(["--rest-listen", "off"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--admin-password", PASSWORD])

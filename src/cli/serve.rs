@@ -1,5 +1,5 @@
 //! `imghash serve`: flags (each also an environment variable) and the glue to
-//! [`run`](crate::run).
+//! [`run_fronts`](crate::run_fronts).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +8,8 @@ use anyhow::Context as _;
 
 use super::UsageError;
 use crate::app::{ServerConfig, TlsIdentity};
-use crate::run;
+use crate::rest::RestConfig;
+use crate::{run_fronts, RestFront};
 
 /// How the server writes its log on stderr.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +65,32 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGHASH_CEPH_TIMEOUT", default_value = "10s", value_name = "DURATION",
         value_parser = humantime::parse_duration)]
     pub ceph_timeout: std::time::Duration,
+    /// Address of ZStack's REST API (`/zstack/v1/...`), or "off". Same rules as --listen:
+    /// loopback, TLS or --allow-insecure-listen.
+    #[arg(long, env = "IMGHASH_REST_LISTEN", default_value = "127.0.0.1:8080",
+        value_name = "ADDR|off", value_parser = parse_rest_listen)]
+    pub rest_listen: RestListen,
+    /// A host (`host` or `host:port`) that REST web hooks (`X-Web-Hook`) may be sent to;
+    /// repeat for more. None by default: a request with a web hook is refused.
+    #[arg(
+        long,
+        env = "IMGHASH_WEBHOOK_ALLOW",
+        value_name = "HOST[:PORT]",
+        value_delimiter = ','
+    )]
+    pub webhook_allow: Vec<String>,
+    /// How long the result of an asynchronous REST call is kept for polling (ZStack: 3h).
+    #[arg(long, env = "IMGHASH_API_JOB_RETENTION", default_value = "3h", value_name = "DURATION",
+        value_parser = humantime::parse_duration)]
+    pub api_job_retention: std::time::Duration,
+    /// Results of asynchronous REST calls kept at most; the oldest go first.
+    #[arg(
+        long,
+        env = "IMGHASH_MAX_API_JOBS",
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
+    pub max_api_jobs: usize,
     /// Connections open at once; more wait in the kernel's listen backlog until one closes.
     /// Lowered (with a warning) to fit the open-file limit.
     #[arg(
@@ -114,7 +141,35 @@ pub struct ServeArgs {
     pub storage_roots: Vec<PathBuf>,
 }
 
+/// `--rest-listen`: an address, or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestListen {
+    /// Serve REST here.
+    On(SocketAddr),
+    /// No REST listener.
+    Off,
+}
+
+fn parse_rest_listen(text: &str) -> Result<RestListen, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(RestListen::Off);
+    }
+    text.parse()
+        .map(RestListen::On)
+        .map_err(|e| format!("'{text}' is neither an address (IP:PORT) nor 'off': {e}"))
+}
+
 impl ServeArgs {
+    /// The REST front's settings.
+    pub fn rest_config(&self) -> RestConfig {
+        RestConfig {
+            webhook_allow: self.webhook_allow.clone(),
+            job_retention: self.api_job_retention,
+            max_jobs_kept: self.max_api_jobs,
+            ..RestConfig::default()
+        }
+    }
+
     /// The validated configuration: a [`UsageError`] for flags that do not go together, a
     /// plain error for a certificate or key that cannot be read.
     pub fn config(&self) -> anyhow::Result<ServerConfig> {
@@ -163,6 +218,20 @@ impl ServeArgs {
                 self.listen
             ),
         )?;
+        if let RestListen::On(rest) = self.rest_listen {
+            usage(
+                rest.ip().is_loopback() || self.allow_insecure_listen || tls,
+                format!(
+                    "refusing to serve REST on {rest} in plaintext: use a loopback address, \
+                     serve TLS (--tls-cert and --tls-key), pass --allow-insecure-listen, or \
+                     --rest-listen off"
+                ),
+            )?;
+        }
+        usage(
+            self.max_api_jobs > 0,
+            "--max-api-jobs must be at least 1".to_string(),
+        )?;
         usage(
             self.max_jobs > 0,
             "--max-jobs must be at least 1".to_string(),
@@ -198,7 +267,16 @@ pub fn command(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
-        run(config, listener, shutdown_signal()).await
+        let rest = match args.rest_listen {
+            RestListen::Off => None,
+            RestListen::On(address) => Some(RestFront {
+                listener: tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address} (--rest-listen)"))?,
+                config: args.rest_config(),
+            }),
+        };
+        run_fronts(config, listener, rest, shutdown_signal()).await
     })
 }
 

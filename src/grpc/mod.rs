@@ -18,5 +18,5 @@ pub mod proto;
 mod server;
 mod status;
 
-pub use server::run;
+pub use server::{run, serve};
 pub use status::ERROR_CODE_TYPE_URL;

@@ -1,6 +1,7 @@
 //! [`run`]: the server as a library function over a bound listener and a shutdown future.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -29,7 +30,32 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let app = App::open(&config).await?;
+    let stopping = {
+        let app = app.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: cancelling hash jobs");
+            // Cancelled jobs end the calls waiting on them, which lets the graceful
+            // shutdown finish instead of waiting for hashes of terabytes.
+            app.cancel_jobs();
+        }
+    };
+    serve(app.clone(), &config, listener, stopping).await?;
+    app.jobs_ended().await;
+    drop(app);
+    tracing::info!("stopped");
+    Ok(())
+}
 
+/// Serves the gRPC services of `app` on `listener` until `stopping` resolves and the open
+/// calls have ended. The caller owns the application: it cancels the hash jobs when shutdown
+/// begins (so that calls waiting on them end) and waits for them afterwards.
+pub async fn serve(
+    app: Arc<App>,
+    config: &ServerConfig,
+    listener: TcpListener,
+    stopping: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<ImageServiceServer<ImageService>>()
@@ -55,16 +81,6 @@ pub async fn run(
         max_connections = limits.max_connections,
         handshake_timeout_s = limits.handshake_timeout.as_secs_f64(),
         idle_timeout_s = limits.idle_timeout.as_secs_f64(), "serving");
-    let stopping = {
-        let app = app.clone();
-        async move {
-            shutdown.await;
-            tracing::info!("shutting down: cancelling hash jobs");
-            // Cancelled jobs end the calls waiting on them, which lets tonic's graceful
-            // shutdown finish instead of waiting for hashes of terabytes.
-            app.cancel_jobs();
-        }
-    };
     let routes = Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -77,10 +93,6 @@ pub async fn run(
         .add_service(ImageServiceServer::new(ImageService { app: app.clone() }))
         .prepare();
     listener.serve(routes, stopping).await;
-
-    app.jobs_ended().await;
-    drop(app);
-    tracing::info!("stopped");
     Ok(())
 }
 

@@ -187,6 +187,7 @@ impl ServeProcess {
     fn start(data_dir: &Path) -> ServeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_imghash"))
             .args(["serve", "--listen", "127.0.0.1:0", "--hash-threads", "1"])
+            .args(["--rest-listen", "off"])
             .arg("--data-dir")
             .arg(data_dir)
             // Test sources are made next to the data dir.

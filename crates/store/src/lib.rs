@@ -13,6 +13,7 @@
 //!                 │        │ CASCADE
 //!                 │        └─< hash_record     one row per (image, storage, algorithm, chunk size, mode)
 //! account ─< session (CASCADE)
+//! api_job        asynchronous REST calls and their results, kept for a while
 //! ```
 //!
 //! Deleting an image takes its refs and hash records with it; deleting a backup storage that
@@ -65,7 +66,7 @@ pub use error::{Result, StoreError};
 pub use query::{Condition, Op, MAX_CONDITIONS, MAX_LISTED_VALUES};
 pub use records::{Account, BackupStorage, CephSettings, HashRecord, Image, ImageRef, Session};
 pub use schema::SCHEMA_VERSION;
-pub use store::Store;
+pub use store::{ApiJob, ApiJobState, Store};
 
 /// A new random uuid in ZStack's form: 32 lower-case hex characters, no dashes (a version 4
 /// UUID, so 122 random bits).

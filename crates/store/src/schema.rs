@@ -127,13 +127,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (backup_storage_uuid, position)
     ) STRICT;
     "#,
-    // A hash is of the file's bytes ("file", ZStack's meaning) or of the disk the image
+    // 3: a hash is of the file's bytes ("file", ZStack's meaning) or of the disk the image
     // holds ("content"): two different values, both kept, so the mode is part of the key.
     r#"
     ALTER TABLE hash_record ADD COLUMN mode TEXT NOT NULL DEFAULT 'file';
     DROP INDEX hash_record_key;
     CREATE UNIQUE INDEX hash_record_key
         ON hash_record (image_uuid, backup_storage_uuid, algorithm, ifnull(chunk_size, -1), mode);
+    "#,
+    // 4: asynchronous jobs of the REST front and their results (ZStack's api-jobs), kept
+    // across restarts so that a poll after a restart still finds its answer.
+    r#"
+    CREATE TABLE api_job (
+        uuid        TEXT    NOT NULL PRIMARY KEY,
+        api         TEXT    NOT NULL,
+        state       TEXT    NOT NULL,
+        -- the JSON body a poll answers once the job ended
+        result      TEXT,
+        web_hook    TEXT,
+        create_date INTEGER NOT NULL,
+        end_date    INTEGER
+    ) STRICT;
+    CREATE INDEX api_job_state ON api_job (state, create_date);
     "#,
 ];
 

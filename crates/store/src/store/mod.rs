@@ -12,7 +12,10 @@ use rusqlite::Connection;
 use crate::error::{Result, StoreError};
 use crate::schema::{self, Migrated, SCHEMA_VERSION};
 
+pub use api_jobs::{ApiJob, ApiJobState};
+
 mod accounts;
+mod api_jobs;
 mod backup_storages;
 mod hashes;
 mod images;

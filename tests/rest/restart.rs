@@ -1,0 +1,114 @@
+//! A server killed (SIGKILL) in the middle of a REST job: after the restart, the job's poll
+//! answers 503 with an error that says the server stopped, never 202 forever.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+
+use crate::harness::*;
+
+/// `imghash serve` with REST on a free port; its REST address, read from its log.
+fn spawn_server(data_dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imghash"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--rest-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--admin-password", ADMIN_PASSWORD, "--hash-threads", "1"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if let Some(rest) = line.split("serving REST address=Some(").nth(1) {
+                let _ = tx.send(rest.split(')').next().unwrap_or_default().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server serves REST");
+    (child, addr)
+}
+
+/// Sends the request; its JSON answer.
+async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_job_running_when_the_server_was_killed_answers_503_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_server(&dir.path().join("data"));
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}/zstack/v1");
+    let login =
+        serde_json::json!({"logInByAccount": {"accountName": "admin", "password": ADMIN_PASSWORD}});
+    let session = json_of(http.put(format!("{base}/accounts/login")).json(&login)).await;
+    let session = session["inventory"]["uuid"].as_str().unwrap().to_string();
+    let auth = format!("OAuth {session}");
+    let storages = json_of(
+        http.get(format!("{base}/backup-storage?q=name=default"))
+            .header("Authorization", &auth),
+    )
+    .await;
+    let storage = &storages["inventories"][0];
+    let huge = std::path::Path::new(storage["url"].as_str().unwrap()).join("huge.raw");
+    make_huge_sparse(&huge);
+    let add = serde_json::json!({"params": {"name": "huge", "format": "raw",
+        "url": format!("file://{}", huge.display()), "backupStorageUuids": [storage["uuid"]]}});
+    let added = json_of(
+        http.post(format!("{base}/images"))
+            .header("Authorization", &auth)
+            .json(&add),
+    )
+    .await;
+    let location = added["location"].as_str().unwrap().to_string();
+    let image = loop {
+        let polled = http.get(&location).send().await.unwrap();
+        if polled.status() == StatusCode::OK {
+            let body: serde_json::Value = polled.json().await.unwrap();
+            break body["inventory"]["uuid"].as_str().unwrap().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let job = "0123456789abcdef0123456789abcdef";
+    let submitted = http
+        .put(format!("{base}/images/{image}/actions"))
+        .header("Authorization", &auth)
+        .header("X-Job-UUID", job)
+        .json(&hash_body(storage["uuid"].as_str().unwrap(), "md5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), StatusCode::ACCEPTED);
+    let running = http
+        .get(format!("{base}/api-jobs/{job}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(running.status(), StatusCode::ACCEPTED);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let server = RestServer::start(dir.path()).await;
+    let polled = server
+        .request(Method::GET, &format!("/api-jobs/{job}"), &[], None)
+        .await;
+    assert_eq!(polled.status, StatusCode::SERVICE_UNAVAILABLE, "{polled:?}");
+    let details = polled.body["error"]["details"].as_str().unwrap();
+    assert!(details.contains("server stopped"), "{details}");
+    server.stop().await;
+}
