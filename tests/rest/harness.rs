@@ -55,6 +55,9 @@ impl RestServer {
         let mut config = ServerConfig::new(&data_dir);
         config.admin_password = Some(ADMIN_PASSWORD.to_string());
         config.hash_threads = Some(2);
+        // As in the gRPC tests: sources and storages anywhere in the test's directory.
+        config.import_roots = vec![dir.to_path_buf()];
+        config.storage_roots = vec![dir.to_path_buf()];
         server(&mut config);
         // Over TLS the client trusts the server's certificate, issued for "localhost".
         let mut http = reqwest::Client::builder();
