@@ -706,7 +706,7 @@ async fn ceph_deadline_cancels_the_job_of_a_large_empty_image() {
         .await
         .unwrap();
     let mut request = authed(&session, hash_request(&added.uuid, &storage.uuid, "md5"));
-    request.set_timeout(Duration::from_millis(500));
+    server_deadline(&mut request, 500);
     let started = Instant::now();
     assert_zstack_error(
         server.images().calculate_image_hash(request).await,

@@ -296,6 +296,15 @@ pub fn authed<T>(session: &str, message: T) -> Request<T> {
     request
 }
 
+/// Gives `request` a deadline the server enforces (`grpc-timeout`), without the client-side
+/// timer of `set_timeout`: on a loaded machine that timer can fire before the server's
+/// SYS.1001 answer arrives, and the answer under test is the server's.
+pub fn server_deadline<T>(request: &mut Request<T>, millis: u64) {
+    request
+        .metadata_mut()
+        .insert("grpc-timeout", format!("{millis}m").parse().unwrap());
+}
+
 /// A CalculateImageHash request body.
 pub fn hash_request(image: &str, storage: &str, algorithm: &str) -> CalculateImageHashRequest {
     CalculateImageHashRequest {

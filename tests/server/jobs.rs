@@ -53,7 +53,7 @@ async fn a_passed_deadline_is_sys_1001_deadline_exceeded() {
     let dir = tempfile::tempdir().unwrap();
     let f = fixture(dir.path(), 1, 0).await;
     let mut request = authed(&f.session, hash_request(&f.huge, &f.storage, "md5"));
-    request.set_timeout(Duration::from_millis(300));
+    server_deadline(&mut request, 300);
     let started = Instant::now();
     let result = f.server.images().calculate_image_hash(request).await;
     assert_zstack_error(result, Code::DeadlineExceeded, "SYS.1001");
@@ -148,7 +148,7 @@ async fn identical_concurrent_requests_share_one_computation() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let mut joined = authed(&f.session, hash_request(&f.huge, &f.storage, "MD5"));
-    joined.set_timeout(Duration::from_millis(300));
+    server_deadline(&mut joined, 300);
     let result = f.server.images().calculate_image_hash(joined).await;
     // It joined the running job (not RESOURCE_EXHAUSTED) and gave up at its own deadline,
     let status = assert_zstack_error(result, Code::DeadlineExceeded, "SYS.1001");
