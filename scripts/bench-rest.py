@@ -38,6 +38,8 @@ for i in range(3):
     st, j = call("PUT", f"/images/{uuid}/actions", {"calculateImageHash": {"backupStorageUuid": bs["uuid"], "algorithm": "MD5"}}, auth)
     st, r = poll(j["location"], 0.01)
     rest.append(time.perf_counter() - t); inner.append(r["hash"]["seconds"])
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"CPU: {cpu}, {os.cpu_count()} cores; load: {open('/proc/loadavg').read().split()[:3]}")
 print("cli  sum -a md5 s:", [round(x, 3) for x in cli], "median", round(statistics.median(cli), 3))
 print("rest submit+poll s:", [round(x, 3) for x in rest], "median", round(statistics.median(rest), 3))
 print("rest hash.seconds:", [round(x, 3) for x in inner])
