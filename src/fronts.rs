@@ -31,6 +31,8 @@ pub async fn run_fronts(
     rest: Option<RestFront>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let mut config = config;
+    config.advertise_listener(grpc.local_addr().ok());
     let app = App::open(&config).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
@@ -84,6 +86,7 @@ pub async fn run_fronts(
     trigger.abort();
     app.cancel_jobs();
     app.jobs_ended().await;
+    app.leave().await;
     if let Some(jobs) = &rest_jobs {
         jobs.stop();
         jobs.ended().await;

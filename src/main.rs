@@ -27,7 +27,7 @@ enum Command {
     /// strategy and digest core the engine chose.
     Speed(cli::speed::SpeedArgs),
     /// Serve CalculateImageHash (ZStack's API) over gRPC, with an embedded inventory.
-    Serve(cli::serve::ServeArgs),
+    Serve(Box<cli::serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         Command::Speed(speed) => cli::speed::run(speed),
         Command::Serve(serve) => {
             init_tracing(serve.log_format);
-            cli::serve::command(serve).map(|()| ExitCode::SUCCESS)
+            cli::serve::command(*serve).map(|()| ExitCode::SUCCESS)
         }
     };
     match result {

@@ -83,11 +83,13 @@ impl App {
         let (dir, created) =
             blocking("storage directory", move || local_directory(&url, &roots)).await?;
         let bs = local_storage(&req.name, &req.description, &dir);
-        let stored = bs.clone();
-        if let Err(err) = self
-            .db(move |store| store.add_backup_storage(&stored))
-            .await
-        {
+        let (stored, me) = (bs.clone(), self.cluster.name.clone());
+        // The directory is on this node: calls about the storage come here.
+        let added = self.db(move |store| {
+            store.add_backup_storage(&stored)?;
+            store.set_backup_storage_node(&stored.uuid, &me)
+        });
+        if let Err(err) = added.await {
             // remove_dir only removes it while still empty.
             if created {
                 let _ = blocking("storage directory", move || Ok(std::fs::remove_dir(&dir))).await;

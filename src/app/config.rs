@@ -40,7 +40,18 @@ pub struct ServerConfig {
     pub import_roots: Vec<PathBuf>,
     /// Directories Local backup storages may be in (empty: the data directory).
     pub storage_roots: Vec<PathBuf>,
+    /// This server's name among the servers sharing the inventory (`--node-name`).
+    pub node_name: String,
+    /// The gRPC address other servers reach this one at (`--advertise`, `host:port`);
+    /// `None`: the listen address, unless it is a wildcard.
+    pub advertise: Option<String>,
+    /// A server whose heartbeat is older than this is down: its name may be taken again,
+    /// its hash jobs taken over. It beats five times per time-out.
+    pub node_timeout: Duration,
 }
+
+/// The default of [`ServerConfig::node_timeout`].
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default of [`ServerConfig::ceph_timeout`].
 pub const DEFAULT_CEPH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,6 +100,19 @@ impl ServerConfig {
             connections: crate::net::Limits::default(),
             import_roots: Vec::new(),
             storage_roots: Vec::new(),
+            node_name: host_name(),
+            advertise: None,
+            node_timeout: DEFAULT_NODE_TIMEOUT,
+        }
+    }
+
+    /// Fills in [`ServerConfig::advertise`] from the address the gRPC listener is bound to,
+    /// unless it was given or that address is a wildcard (no one could reach it there).
+    pub fn advertise_listener(&mut self, bound: Option<std::net::SocketAddr>) {
+        if self.advertise.is_none() {
+            self.advertise = bound
+                .filter(|addr| !addr.ip().is_unspecified())
+                .map(|addr| addr.to_string());
         }
     }
 
@@ -122,5 +146,16 @@ impl ServerConfig {
     /// The directory of the default "Local" backup storage.
     pub fn default_storage_dir(&self) -> PathBuf {
         self.data_dir.join("images")
+    }
+}
+
+/// The host's name, the default node name ("localhost" if the system has none).
+pub fn host_name() -> String {
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_string_lossy().trim().to_string();
+    if name.is_empty() {
+        "localhost".to_string()
+    } else {
+        name
     }
 }

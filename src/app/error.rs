@@ -35,6 +35,10 @@ pub enum ApiError {
     /// Too many hash jobs running and queued (SYS.1006, RESOURCE_EXHAUSTED).
     #[error("{0}")]
     TooManyJobs(String),
+    /// The server a call must go to (the owner of a Local backup storage) is down or
+    /// cannot be reached (SYS.1006, UNAVAILABLE).
+    #[error("{0}")]
+    NodeUnavailable(String),
     /// The image file is truncated, changed or unreadable (SYS.1016, DATA_LOSS).
     #[error("{0}")]
     DataLoss(String),
@@ -62,7 +66,8 @@ impl ApiError {
             ApiError::NotFound(_) => ("SYS.1003", "Resource not found"),
             ApiError::FailedPrecondition(_)
             | ApiError::Unsupported(_)
-            | ApiError::TooManyJobs(_) => ("SYS.1006", "Operation failure"),
+            | ApiError::TooManyJobs(_)
+            | ApiError::NodeUnavailable(_) => ("SYS.1006", "Operation failure"),
             ApiError::DataLoss(_) | ApiError::FileUnavailable(_) => ("SYS.1016", "I/O error"),
             ApiError::DeadlineExceeded(_) => ("SYS.1001", "Operation timeout"),
             ApiError::Cancelled(_) => ("SYS.1017", "Operation cancelled"),
@@ -97,12 +102,77 @@ impl ApiError {
             | ApiError::FailedPrecondition(d)
             | ApiError::Unsupported(d)
             | ApiError::TooManyJobs(d)
+            | ApiError::NodeUnavailable(d)
             | ApiError::DataLoss(d)
             | ApiError::FileUnavailable(d)
             | ApiError::DeadlineExceeded(d)
             | ApiError::Cancelled(d)
             | ApiError::Internal(d) => d,
         }
+    }
+
+    /// The variant's name, to keep a failure in the store (a shared job's outcome) and
+    /// rebuild it with [`ApiError::from_kind`] on another server.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::InvalidSession(_) => "InvalidSession",
+            ApiError::WrongCredentials(_) => "WrongCredentials",
+            ApiError::InvalidArgument(_) => "InvalidArgument",
+            ApiError::NotFound(_) => "NotFound",
+            ApiError::FailedPrecondition(_) => "FailedPrecondition",
+            ApiError::Unsupported(_) => "Unsupported",
+            ApiError::TooManyJobs(_) => "TooManyJobs",
+            ApiError::NodeUnavailable(_) => "NodeUnavailable",
+            ApiError::DataLoss(_) => "DataLoss",
+            ApiError::FileUnavailable(_) => "FileUnavailable",
+            ApiError::DeadlineExceeded(_) => "DeadlineExceeded",
+            ApiError::Cancelled(_) => "Cancelled",
+            ApiError::Internal(_) => "Internal",
+        }
+    }
+
+    /// The failure [`ApiError::kind`] named, with its sentence; an unknown name is internal.
+    pub fn from_kind(kind: &str, details: String) -> ApiError {
+        let build = match kind {
+            "InvalidSession" => ApiError::InvalidSession,
+            "WrongCredentials" => ApiError::WrongCredentials,
+            "InvalidArgument" => ApiError::InvalidArgument,
+            "NotFound" => ApiError::NotFound,
+            "FailedPrecondition" => ApiError::FailedPrecondition,
+            "Unsupported" => ApiError::Unsupported,
+            "TooManyJobs" => ApiError::TooManyJobs,
+            "NodeUnavailable" => ApiError::NodeUnavailable,
+            "DataLoss" => ApiError::DataLoss,
+            "FileUnavailable" => ApiError::FileUnavailable,
+            "DeadlineExceeded" => ApiError::DeadlineExceeded,
+            "Cancelled" => ApiError::Cancelled,
+            _ => ApiError::Internal,
+        };
+        build(details)
+    }
+
+    /// One failure of every kind, for tests that must cover them all.
+    #[cfg(test)]
+    pub(crate) fn one_of_each() -> Vec<ApiError> {
+        [
+            ApiError::InvalidSession,
+            ApiError::WrongCredentials,
+            ApiError::InvalidArgument,
+            ApiError::NotFound,
+            ApiError::FailedPrecondition,
+            ApiError::Unsupported,
+            ApiError::TooManyJobs,
+            ApiError::NodeUnavailable,
+            ApiError::DataLoss,
+            ApiError::FileUnavailable,
+            ApiError::DeadlineExceeded,
+            ApiError::Cancelled,
+            ApiError::Internal,
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, build)| build(format!("failure {i}")))
+        .collect()
     }
 
     /// A missing mandatory field.
@@ -167,6 +237,18 @@ pub fn capitalise(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_comes_back_as_itself() {
+        for err in ApiError::one_of_each() {
+            let back = ApiError::from_kind(err.kind(), err.details().to_string());
+            assert_eq!(back, err);
+        }
+        assert_eq!(
+            ApiError::from_kind("Nonsense", "x".into()),
+            ApiError::Internal("x".into())
+        );
+    }
 
     #[test]
     fn details_are_cut_at_a_char_boundary() {

@@ -4,23 +4,28 @@
 //!
 //! # Concurrency design
 //!
-//! A request submits a [`HashKey`] and the work to do for it, and gets a [`HashJobHandle`].
+//! A request submits a [`HashKey`] and a [`Plan`] for it, and gets a [`HashJobHandle`].
 //! Requests with the same key in flight at the same time get handles on the same job, so the
-//! image is read once and its result recorded once. Each job is a tokio task that waits for
-//! a run slot, then starts the work with [`HashJob::start`] (its own thread, hashing on the
-//! shared rayon pool: never on tokio's workers) and awaits the engine's handle. Dropping the
-//! last [`HashJobHandle`] of an unfinished job (client cancelled, deadline passed) cancels
-//! the job's token, which the engine run follows; it stops within milliseconds.
+//! image is read once and its result recorded once. Each job is a tokio task that runs its
+//! plan: computing here ([`JobContext::compute`]: wait for a run slot, then start the work
+//! with [`HashJob::start`] on its own thread, hashing on the shared rayon pool, never on
+//! tokio's workers), or waiting for another server's computation, or forwarding the call.
+//! Dropping the last [`HashJobHandle`] of an unfinished job (client cancelled, deadline
+//! passed) cancels the job's token, which the engine run and the plan follow; it stops
+//! within milliseconds.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 use imghash_engine::{CancelToken, HashJob, JobHandle, Progress};
 use rayon::ThreadPool;
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use super::calculate::{HashKey, HashOutcome};
 use super::config::ServerConfig;
@@ -32,6 +37,13 @@ use crate::metrics::Metrics;
 /// and record.
 pub type Work = Box<dyn FnOnce(&HashJob) -> Result<HashOutcome, ApiError> + Send>;
 
+/// A job's way to its outcome, given its context: compute here, wait for another server's
+/// computation, or forward the call.
+pub type Plan = Box<dyn FnOnce(JobContext) -> PlanFuture + Send>;
+
+/// What a [`Plan`] returns.
+pub type PlanFuture = Pin<Box<dyn Future<Output = Result<HashOutcome, ApiError>> + Send>>;
+
 /// The outcome every handle of a job sees.
 type Outcome = Option<Result<Arc<HashOutcome>, ApiError>>;
 
@@ -40,8 +52,8 @@ struct Job {
     key: HashKey,
     /// Stops the engine.
     cancel: CancelToken,
-    /// Wakes the job task while it still waits for a run slot.
-    cancelled: Notify,
+    /// Wakes the job task while it waits (for a run slot, another server, a forwarded call).
+    cancelled: CancellationToken,
     progress: Progress,
     outcome: watch::Receiver<Outcome>,
     /// Handles alive; changed only under [`Jobs::inflight`]'s lock, so that joining a job and
@@ -52,7 +64,7 @@ struct Job {
 impl Job {
     fn stop(&self) {
         self.cancel.cancel();
-        self.cancelled.notify_one();
+        self.cancelled.cancel();
     }
 }
 
@@ -147,9 +159,9 @@ impl Jobs {
         })
     }
 
-    /// Runs `work` for `key`, or joins the job of `key` already in flight (then `work` is
+    /// Runs `plan` for `key`, or joins the job of `key` already in flight (then `plan` is
     /// dropped unrun).
-    pub fn submit(self: &Arc<Self>, key: HashKey, work: Work) -> Result<HashJobHandle, ApiError> {
+    pub fn submit(self: &Arc<Self>, key: HashKey, plan: Plan) -> Result<HashJobHandle, ApiError> {
         let mut inflight = self.inflight();
         if let Some(joined) = self.handle_on(&inflight, &key) {
             return Ok(joined);
@@ -165,7 +177,7 @@ impl Jobs {
         let job = Arc::new(Job {
             key: key.clone(),
             cancel: CancelToken::new(),
-            cancelled: Notify::new(),
+            cancelled: CancellationToken::new(),
             progress: Progress::new(),
             outcome: outcome_rx,
             waiters: AtomicUsize::new(1),
@@ -177,7 +189,11 @@ impl Jobs {
         let task_job = job.clone();
         tokio::spawn(async move {
             let _admission = admission;
-            let outcome = jobs.execute(&task_job, work).await.map(Arc::new);
+            let context = JobContext {
+                jobs: jobs.clone(),
+                job: task_job.clone(),
+            };
+            let outcome = plan(context).await.map(Arc::new);
             // Unregister before publishing, so a request arriving now starts a fresh job
             // instead of joining a finished one.
             jobs.forget(&task_job);
@@ -197,7 +213,7 @@ impl Jobs {
             slot = self.running.clone().acquire_owned() => {
                 slot.map_err(|_| cancelled())?
             }
-            _ = job.cancelled.notified() => return Err(cancelled()),
+            () = job.cancelled.cancelled() => return Err(cancelled()),
         };
         if job.cancel.is_cancelled() {
             return Err(cancelled());
@@ -273,6 +289,24 @@ impl Jobs {
     /// Waits until every job task has ended (each holds its admission slot until then).
     pub async fn wait_idle(&self) {
         let _all_free = self.admitted.acquire_many(self.capacity).await;
+    }
+}
+
+/// What a running job's [`Plan`] works with.
+pub struct JobContext {
+    jobs: Arc<Jobs>,
+    job: Arc<Job>,
+}
+
+impl JobContext {
+    /// Computes here: waits for a run slot, then runs `work` with the engine.
+    pub async fn compute(&self, work: Work) -> Result<HashOutcome, ApiError> {
+        self.jobs.execute(&self.job, work).await
+    }
+
+    /// Resolves once nobody waits for the job any more, or the server shuts down.
+    pub async fn cancelled(&self) {
+        self.job.cancelled.cancelled().await;
     }
 }
 

@@ -13,6 +13,8 @@
 //!   (copying with the MD5 in the same pass) and of cleaning up after a crash.
 //! - [`calculate`]: CalculateImageHash; [`jobs`]: the job manager under it (run slots,
 //!   queue bound, sharing identical requests, cancelling jobs nobody waits for).
+//! - [`cluster`]: several servers on one inventory (node heartbeats, hash leases shared
+//!   across servers, forwarding calls about a Local storage to the node holding it).
 //! - [`vocabulary`]: ZStack's enum words; [`error`]: [`ApiError`], the error model;
 //!   [`validate`]: field checks.
 //!
@@ -22,6 +24,7 @@
 pub mod accounts;
 pub mod backup_storages;
 pub mod calculate;
+pub mod cluster;
 pub mod config;
 mod confine;
 pub mod error;
@@ -45,6 +48,7 @@ use imghash_store::Store;
 use crate::metrics::Metrics;
 
 pub use calculate::{CalculateImageHash, ComputedHash, HashJobHandle, HashMode, HashOutcome};
+pub use cluster::Origin;
 pub use config::{LoginLimits, ServerConfig, TlsIdentity, DEFAULT_CEPH_TIMEOUT};
 pub use error::ApiError;
 pub use images::{AddImage, ImageView};
@@ -76,6 +80,8 @@ pub struct App {
     import_roots: confine::Roots,
     /// Where Local storage directories may be (`--storage-root`).
     storage_roots: confine::Roots,
+    /// This server among the servers sharing the inventory.
+    cluster: Arc<cluster::Cluster>,
 }
 
 impl App {
@@ -83,6 +89,7 @@ impl App {
     /// (see [`startup`]); prints a generated admin password once.
     pub async fn open(config: &ServerConfig) -> anyhow::Result<Arc<App>> {
         let store = Arc::new(startup::open_inventory(config).await?);
+        let cluster = cluster::Cluster::join(store.clone(), config).await?;
         // Made now, so that the first log-in with an unknown name costs no more than others.
         blocking("dummy password hash", || {
             Ok(passwords::dummy_password_hash().len())
@@ -106,6 +113,7 @@ impl App {
             copies: Arc::new(images::Copies::default()),
             import_roots,
             storage_roots,
+            cluster,
         }))
     }
 
@@ -141,6 +149,12 @@ impl App {
     /// Waits until every hash job and copy has ended.
     pub async fn jobs_ended(&self) {
         self.jobs.wait_idle().await;
+    }
+
+    /// Leaves the servers sharing the inventory (after the jobs ended): this node's name
+    /// is free again and nothing waits for a lease of it.
+    pub async fn leave(&self) {
+        self.cluster.leave(self.store.clone()).await;
     }
 }
 

@@ -69,6 +69,38 @@ where
     })
 }
 
+/// A node name (`--node-name`): 1 to 255 letters, digits, `.`, `-` or `_`, as host names
+/// are, so that it reads well in logs and error sentences.
+pub fn node_name(name: &str) -> Result<&str, ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if ok {
+        Ok(name)
+    } else {
+        Err(ApiError::InvalidArgument(format!(
+            "The node name '{name}' must be 1 to {MAX_NAME} letters, digits, '.', '-' or '_'"
+        )))
+    }
+}
+
+/// An address to reach a server at (`--advertise`): `host:port`, the port a number.
+pub fn host_port(address: &str) -> Result<&str, ApiError> {
+    let port = address
+        .rsplit_once(':')
+        .map(|(host, port)| (host, port.parse::<u16>()));
+    match port {
+        Some((host, Ok(port))) if !host.is_empty() && port != 0 && !address.contains('/') => {
+            Ok(address)
+        }
+        _ => Err(ApiError::InvalidArgument(format!(
+            "The address '{address}' must be HOST:PORT"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

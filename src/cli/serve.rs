@@ -139,6 +139,20 @@ pub struct ServeArgs {
         value_delimiter = ':'
     )]
     pub storage_roots: Vec<PathBuf>,
+    /// This server's name among the servers sharing one inventory (default: the host
+    /// name). Two live servers cannot have the same name; Local backup storages belong to
+    /// the server that added them.
+    #[arg(long, env = "IMGHASH_NODE_NAME", value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// The gRPC address (`host:port`) other servers reach this one at, to forward calls
+    /// about its Local backup storages (default: --listen, unless it is a wildcard).
+    #[arg(long, env = "IMGHASH_ADVERTISE", value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// A server whose heartbeat is older than this is down: its hash jobs are taken over
+    /// and its name may be used again. It beats five times per time-out.
+    #[arg(long, env = "IMGHASH_NODE_TIMEOUT", default_value = "10s", value_name = "DURATION",
+        value_parser = humantime::parse_duration)]
+    pub node_timeout: std::time::Duration,
 }
 
 /// `--rest-listen`: an address, or off.
@@ -195,6 +209,11 @@ impl ServeArgs {
         config.connections.idle_timeout = self.idle_timeout;
         config.import_roots = self.import_roots.clone();
         config.storage_roots = self.storage_roots.clone();
+        if let Some(name) = &self.node_name {
+            config.node_name = name.clone();
+        }
+        config.advertise = self.advertise.clone();
+        config.node_timeout = self.node_timeout;
         Ok(config)
     }
 
@@ -244,6 +263,22 @@ impl ServeArgs {
             !self.handshake_timeout.is_zero() && !self.idle_timeout.is_zero(),
             "--handshake-timeout and --idle-timeout must be longer than 0s".to_string(),
         )?;
+        usage(
+            self.node_timeout >= std::time::Duration::from_secs(1),
+            "--node-timeout must be at least 1s".to_string(),
+        )?;
+        if let Some(name) = &self.node_name {
+            usage(
+                crate::app::validate::node_name(name).is_ok(),
+                format!("--node-name '{name}' must be 1 to 255 letters, digits, '.', '-' or '_'"),
+            )?;
+        }
+        if let Some(address) = &self.advertise {
+            usage(
+                crate::app::validate::host_port(address).is_ok(),
+                format!("--advertise '{address}' must be HOST:PORT"),
+            )?;
+        }
         usage(
             self.hash_threads != Some(0),
             "--hash-threads must be at least 1".to_string(),

@@ -19,6 +19,7 @@ pub fn add_image(req: proto::AddImageRequest) -> AddImage {
         system: req.system,
         virtio: req.virtio,
         backup_storage_uuids: req.backup_storage_uuids,
+        origin: Default::default(),
     }
 }
 
@@ -32,6 +33,7 @@ pub fn calculate_image_hash(req: &proto::CalculateImageHashRequest) -> Calculate
         algorithm: params.algorithm,
         chunk_size: params.chunk_size,
         mode: params.mode,
+        origin: Default::default(),
     }
 }
 

@@ -10,7 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use super::metadata::{deadline, session};
+use super::metadata::{deadline, origin, session};
 use super::{decode, inventory, observe, proto};
 use crate::app::calculate::{self, HashJobHandle};
 use crate::app::{ApiError, App, HashOutcome};
@@ -35,10 +35,10 @@ impl proto::image_service_server::ImageService for ImageService {
         let mut line = observe::start("AddImage");
         let result = async {
             line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
-            let added = self
-                .app
-                .add_image(decode::add_image(request.into_inner()))
-                .await?;
+            let origin = origin(request.metadata());
+            let mut req = decode::add_image(request.into_inner());
+            req.origin = origin;
+            let added = self.app.add_image(req).await?;
             line.image = Some(added.image.uuid.clone());
             Ok(proto::AddImageResponse {
                 inventory: Some(inventory::image(added)),
@@ -93,9 +93,10 @@ impl proto::image_service_server::ImageService for ImageService {
         let mut line = observe::start("DeleteImage");
         let result = async {
             line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
+            let origin = origin(request.metadata());
             let uuid = request.into_inner().uuid;
             line.image = Some(uuid.clone());
-            self.app.delete_image(uuid).await?;
+            self.app.delete_image(uuid, origin).await?;
             Ok(proto::DeleteImageResponse { success: true })
         }
         .await;
@@ -110,7 +111,8 @@ impl proto::image_service_server::ImageService for ImageService {
         let result = async {
             line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
             let deadline = deadline(request.metadata());
-            let req = decode::calculate_image_hash(request.get_ref());
+            let mut req = decode::calculate_image_hash(request.get_ref());
+            req.origin = origin(request.metadata());
             line.image = Some(req.image_uuid.clone());
             let outcome = self.app.calculate_image_hash(&req, deadline).await?;
             Ok(inventory::hash_response(&outcome))
@@ -128,7 +130,8 @@ impl proto::image_service_server::ImageService for ImageService {
         let mut line = observe::start("CalculateImageHashStream");
         let started = async {
             line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
-            let req = decode::calculate_image_hash(request.get_ref());
+            let mut req = decode::calculate_image_hash(request.get_ref());
+            req.origin = origin(request.metadata());
             line.image = Some(req.image_uuid.clone());
             // Bad requests fail the call itself, before any event.
             self.app.start_hash(&req).await

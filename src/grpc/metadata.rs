@@ -7,7 +7,8 @@ use imghash_store::Session;
 use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 
-use crate::app::{ApiError, App};
+use crate::app::cluster::FORWARDED_BY;
+use crate::app::{ApiError, App, Origin};
 
 /// The call's session, checked (and renewed when due) by the application.
 pub async fn session(app: &App, metadata: &MetadataMap) -> Result<Session, ApiError> {
@@ -16,6 +17,18 @@ pub async fn session(app: &App, metadata: &MetadataMap) -> Result<Session, ApiEr
         .get("authorization")
         .map(|value| value.to_str().unwrap_or_default());
     app.session(authorization).await
+}
+
+/// Who asked: the session to pass on if the call is forwarded, and whether another node
+/// forwarded it here.
+pub fn origin(metadata: &MetadataMap) -> Origin {
+    Origin {
+        authorization: metadata
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string),
+        forwarded: metadata.contains_key(FORWARDED_BY),
+    }
 }
 
 /// When the request's `grpc-timeout` passes, a little early so that our SYS.1001 answer

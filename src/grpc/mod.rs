@@ -10,6 +10,7 @@
 mod accounts;
 mod backup_storages;
 mod decode;
+pub mod forwarding;
 mod images;
 mod inventory;
 mod metadata;
@@ -18,5 +19,6 @@ pub mod proto;
 mod server;
 mod status;
 
+pub use forwarding::api_error;
 pub use server::{run, serve};
 pub use status::ERROR_CODE_TYPE_URL;

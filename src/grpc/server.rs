@@ -29,6 +29,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let mut config = config;
+    config.advertise_listener(listener.local_addr().ok());
     let app = App::open(&config).await?;
     let stopping = {
         let app = app.clone();
@@ -42,6 +44,7 @@ pub async fn run(
     };
     serve(app.clone(), &config, listener, stopping).await?;
     app.jobs_ended().await;
+    app.leave().await;
     drop(app);
     tracing::info!("stopped");
     Ok(())

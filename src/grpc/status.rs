@@ -23,6 +23,7 @@ pub fn grpc_code(err: &ApiError) -> Code {
         ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
         ApiError::Unsupported(_) => Code::Unimplemented,
         ApiError::TooManyJobs(_) => Code::ResourceExhausted,
+        ApiError::NodeUnavailable(_) => Code::Unavailable,
         ApiError::DataLoss(_) => Code::DataLoss,
         ApiError::FileUnavailable(_) => Code::Unavailable,
         ApiError::DeadlineExceeded(_) => Code::DeadlineExceeded,
@@ -45,13 +46,13 @@ pub fn error_code(err: &ApiError) -> proto::ErrorCode {
 /// `google.rpc.Status`, the standard envelope of `grpc-status-details-bin`
 /// (declared here rather than pulled from a crate: three fields).
 #[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
+pub(super) struct RpcStatus {
     #[prost(int32, tag = "1")]
-    code: i32,
+    pub code: i32,
     #[prost(string, tag = "2")]
-    message: String,
+    pub message: String,
     #[prost(message, repeated, tag = "3")]
-    details: Vec<prost_types::Any>,
+    pub details: Vec<prost_types::Any>,
 }
 
 impl From<ApiError> for tonic::Status {

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::query::Queried;
 use super::reply::Refused;
 use super::{inventory, request, Rest};
-use crate::app::{AddImage, ApiError, App, CalculateImageHash, ImageView, Query};
+use crate::app::{AddImage, ApiError, App, CalculateImageHash, ImageView, Origin, Query};
 
 /// The body keys of CalculateImageHash: ZStack's, then the lower-case spelling ZStack's
 /// public API page prints (so that page's curl example runs as printed).
@@ -49,6 +49,7 @@ pub async fn add(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refused> {
+    let origin = origin(&headers);
     rest.submit_create("AddImage", &headers, &body, |app, p| async move {
         let p = p?;
         let req = AddImage {
@@ -63,6 +64,7 @@ pub async fn add(
             system: request::boolean(&p, "system")?,
             virtio: request::boolean(&p, "virtio")?,
             backup_storage_uuids: request::strings(&p, "backupStorageUuids")?,
+            origin,
         };
         let added = app.add_image(req).await?;
         Ok(json!({ "inventory": inventory::image(&added) }))
@@ -77,12 +79,13 @@ pub async fn delete(
     headers: HeaderMap,
     Path(uuid): Path<String>,
 ) -> Result<Response, Refused> {
+    let origin = origin(&headers);
     rest.submit(
         "DeleteImage",
         &headers,
         Some(uuid.clone()),
         |app| async move {
-            app.delete_image(uuid).await?;
+            app.delete_image(uuid, origin).await?;
             Ok(json!({}))
         },
     )
@@ -103,6 +106,7 @@ pub async fn action(
     let body = request::object(&body)?;
     let path = format!("/v1/images/{uuid}/actions");
     let action = request::action(&body, CALCULATE_KEYS, &path)?.clone();
+    let origin = origin(&headers);
     rest.submit(
         "CalculateImageHash",
         &headers,
@@ -116,10 +120,20 @@ pub async fn action(
                 algorithm: request::string(&fields, "algorithm")?,
                 chunk_size: request::string(&fields, "chunkSize")?,
                 mode: request::string(&fields, "mode")?,
+                origin,
             };
             let outcome = app.calculate_image_hash(&req, None).await?;
             Ok(inventory::hash_result(&outcome))
         },
     )
     .await
+}
+
+/// Who asked, for forwarding to another node: the session to pass on. A REST call is never
+/// a forwarded one (nodes forward over gRPC).
+fn origin(headers: &HeaderMap) -> Origin {
+    Origin {
+        authorization: request::authorization(headers).ok(),
+        forwarded: false,
+    }
 }

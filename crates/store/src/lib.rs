@@ -66,7 +66,7 @@ pub use error::{Result, StoreError};
 pub use query::{Condition, Op, MAX_CONDITIONS, MAX_LISTED_VALUES};
 pub use records::{Account, BackupStorage, CephSettings, HashRecord, Image, ImageRef, Session};
 pub use schema::SCHEMA_VERSION;
-pub use store::{ApiJob, ApiJobState, Store};
+pub use store::{ApiJob, ApiJobState, HashLease, LeaseTaken, Node, Store};
 
 /// A new random uuid in ZStack's form: 32 lower-case hex characters, no dashes (a version 4
 /// UUID, so 122 random bits).

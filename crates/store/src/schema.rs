@@ -150,6 +150,46 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX api_job_state ON api_job (state, create_date);
     "#,
+    // 5: several servers on one inventory. Each live server has a `node` row it renews
+    // (its heartbeat); a Local backup storage belongs to the node that holds its directory;
+    // a hash computation in progress holds a `hash_lease` on its key, renewed with the
+    // owner's heartbeat, which other servers wait on or take over once it expires.
+    r#"
+    CREATE TABLE node (
+        name           TEXT    NOT NULL PRIMARY KEY,
+        -- the gRPC address other servers reach it at; NULL when it listens on a wildcard
+        advertise      TEXT,
+        -- random per process start: tells a restarted server from the one before it
+        instance       TEXT    NOT NULL,
+        -- hash jobs it admits (running and queued), for the bound across servers
+        capacity       INTEGER NOT NULL,
+        heartbeat_date INTEGER NOT NULL,
+        create_date    INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE backup_storage_node (
+        backup_storage_uuid TEXT NOT NULL PRIMARY KEY
+            REFERENCES backup_storage (uuid) ON DELETE CASCADE,
+        node                TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE hash_lease (
+        -- the computation's key: image, storage, algorithm, chunk size, mode
+        key         TEXT    NOT NULL PRIMARY KEY,
+        -- random per computation, so that a late write of a taken-over owner changes nothing
+        computation TEXT    NOT NULL,
+        node        TEXT    NOT NULL,
+        instance    TEXT    NOT NULL,
+        -- running, done or failed
+        state       TEXT    NOT NULL,
+        error_kind  TEXT,
+        error       TEXT,
+        expire_date INTEGER NOT NULL,
+        end_date    INTEGER
+    ) STRICT;
+    CREATE INDEX hash_lease_instance ON hash_lease (instance);
+    CREATE INDEX hash_lease_state ON hash_lease (state, expire_date);
+    "#,
 ];
 
 /// The schema version this build writes: the number of migrations.

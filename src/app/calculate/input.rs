@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use imghash_engine::{ContentSource, FileSource, HashJob, Report};
-use imghash_store::{BackupStorage, CephSettings, Image, ImageRef};
+use imghash_store::{BackupStorage, CephSettings, Image, ImageRef, Node};
 
 use super::{not_found, HashKey, HashMode};
 use crate::app::error::{from_engine, ApiError};
@@ -22,26 +22,50 @@ pub(super) enum Input {
         mode: HashMode,
     },
     Rbd(RbdInput, HashMode),
+    /// A Local storage another node holds: the call goes there.
+    Remote(Owner),
+}
+
+/// The node holding a Local storage, as registered (`node`: `None` if it is not).
+pub(crate) struct Owner {
+    pub name: String,
+    pub node: Option<Node>,
 }
 
 impl App {
-    /// Looks up image, storage and ref in one inventory round trip and says what to hash.
-    pub(super) async fn hash_input(&self, key: &HashKey) -> Result<Input, ApiError> {
+    /// Looks up image, storage and ref in one inventory round trip and says what to hash,
+    /// or which node to forward to (never for a call that was `forwarded` here).
+    pub(super) async fn hash_input(
+        &self,
+        key: &HashKey,
+        forwarded: bool,
+    ) -> Result<Input, ApiError> {
         let lookup = key.clone();
-        let (image, storage, image_ref, ceph) = self
+        let me = self.cluster.name.clone();
+        let (image, storage, image_ref, ceph, owner) = self
             .db(move |store| {
                 let image = store.get_image(&lookup.image_uuid)?;
                 let storage = store.get_backup_storage(&lookup.backup_storage_uuid)?;
                 let image_ref =
                     store.get_image_ref(&lookup.image_uuid, &lookup.backup_storage_uuid)?;
                 let ceph = store.ceph_settings(&lookup.backup_storage_uuid)?;
-                Ok((image, storage, image_ref, ceph))
+                let owner = match store.backup_storage_node(&lookup.backup_storage_uuid)? {
+                    Some(name) if name != me && !forwarded => {
+                        let node = store.node(&name)?;
+                        Some(Owner { name, node })
+                    }
+                    _ => None,
+                };
+                Ok((image, storage, image_ref, ceph, owner))
             })
             .await?;
         let image = image.ok_or_else(|| not_found("image", &key.image_uuid))?;
         let storage =
             storage.ok_or_else(|| not_found("backup storage", &key.backup_storage_uuid))?;
         let image_ref = usable(&image, &storage, image_ref)?;
+        if let Some(owner) = owner {
+            return Ok(Input::Remote(owner));
+        }
         match storage.storage_type.parse() {
             Ok(StorageType::Local) => Ok(Input::File {
                 path: PathBuf::from(&image_ref.install_path),
@@ -129,6 +153,10 @@ impl Input {
                 }
             }
             Input::Rbd(rbd, mode) => rbd.hash(job, *mode == HashMode::Content),
+            Input::Remote(owner) => Err(ApiError::Internal(format!(
+                "a call for node '{}' was about to be computed here",
+                owner.name
+            ))),
         }
     }
 }

@@ -11,11 +11,15 @@ use std::sync::Arc;
 use imghash_engine::{parse_chunk_size, Algorithm, HashJob};
 use tokio::time::Instant;
 
+use super::cluster::{forward::Forward, lease, Origin};
 use super::error::{from_engine, ApiError};
 use super::images::ImageView;
-use super::jobs::Work;
-use super::{validate, App};
+use super::jobs::{Plan, Work};
+use super::{blocking, validate, App};
+use input::Input;
 use record::record;
+
+pub(crate) use record::recorded;
 
 pub use super::jobs::HashJobHandle;
 
@@ -33,6 +37,8 @@ pub struct CalculateImageHash {
     pub chunk_size: String,
     /// `file` or `content`, any case; empty means `file`.
     pub mode: String,
+    /// Who asked, for forwarding the call to the node holding a Local storage.
+    pub origin: Origin,
 }
 
 /// What a hash is of.
@@ -169,14 +175,48 @@ impl App {
         if let Some(joined) = self.jobs.join(&key) {
             return Ok(joined);
         }
-        let input = self.hash_input(&key).await?;
-        let store = self.store.clone();
-        let job_key = key.clone();
-        let work: Work = Box::new(move |job| {
-            let report = input.hash(job)?;
-            record(&store, &job_key, report)
-        });
-        self.jobs.submit(key, work)
+        let plan = match self.hash_input(&key, req.origin.forwarded).await? {
+            Input::Remote(owner) => self.forward_plan(req, &key, owner),
+            input => {
+                let store = self.store.clone();
+                let job_key = key.clone();
+                let work: Work = Box::new(move |job| {
+                    let report = input.hash(job)?;
+                    record(&store, &job_key, report)
+                });
+                lease::shared(self.store.clone(), self.cluster.clone(), key.clone(), work)
+            }
+        };
+        self.jobs.submit(key, plan)
+    }
+
+    /// The plan of a job whose storage another node holds: that node computes (and records)
+    /// it, and this one answers from the record. Nobody waiting here any more drops the
+    /// forwarded call, which cancels it there.
+    fn forward_plan(&self, req: &CalculateImageHash, key: &HashKey, owner: input::Owner) -> Plan {
+        let (cluster, store) = (self.cluster.clone(), self.store.clone());
+        let (origin, message) = (
+            req.origin.clone(),
+            crate::grpc::forwarding::calculate_image_hash(req),
+        );
+        let key = key.clone();
+        Box::new(move |context| {
+            Box::pin(async move {
+                let forward = Forward {
+                    cluster,
+                    owner: owner.node,
+                    owner_name: owner.name,
+                    storage_uuid: key.backup_storage_uuid.clone(),
+                };
+                tokio::select! {
+                    done = forward.calculate_image_hash(&origin, message) => done?,
+                    () = context.cancelled() => {
+                        return Err(ApiError::Cancelled("The hash job was cancelled".to_string()))
+                    }
+                }
+                blocking("hash record", move || recorded(&store, &key)).await
+            })
+        })
     }
 }
 
@@ -217,6 +257,7 @@ mod tests {
             algorithm: algorithm.into(),
             chunk_size: chunk_size.into(),
             mode: String::new(),
+            origin: Origin::default(),
         }
     }
 

@@ -52,6 +52,43 @@ pub(super) fn record(
     })
 }
 
+/// The outcome another computation recorded for `key` (on another server, or through a
+/// forwarded call): the recorded value, bytes and duration, and the image as it is now.
+/// Blocks.
+pub(crate) fn recorded(store: &Store, key: &HashKey) -> Result<HashOutcome, ApiError> {
+    let gone = || {
+        ApiError::NotFound(format!(
+            "The hash of image[uuid:{}] on backup storage[uuid:{}] was computed, but the \
+             image or its copy there has been deleted since",
+            key.image_uuid, key.backup_storage_uuid
+        ))
+    };
+    let chunk_size = key.chunk_size.map(|c| i64::try_from(c).unwrap_or(i64::MAX));
+    let record = store
+        .hash_record(
+            &key.image_uuid,
+            &key.backup_storage_uuid,
+            key.algorithm.name(),
+            chunk_size,
+            key.mode.name(),
+        )?
+        .ok_or_else(gone)?;
+    let image = store.get_image(&key.image_uuid)?.ok_or_else(gone)?;
+    let refs = store.image_refs(&key.image_uuid)?;
+    let hash = ComputedHash {
+        algorithm: key.algorithm,
+        value: record.value,
+        chunk_size: key.chunk_size,
+        bytes: u64::try_from(record.bytes).unwrap_or(0),
+        seconds: record.seconds,
+        mode: key.mode,
+    };
+    Ok(HashOutcome {
+        image: ImageView { image, refs },
+        hash,
+    })
+}
+
 /// What the image's md5Sum becomes: the value of a plain MD5 of the file (ZStack's
 /// meaning), never of the disk it holds, nor of another algorithm.
 fn md5_sum_of(hash: &ComputedHash) -> Option<&str> {

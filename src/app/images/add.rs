@@ -43,6 +43,8 @@ pub struct AddImage {
     pub virtio: bool,
     /// At least one.
     pub backup_storage_uuids: Vec<String>,
+    /// Who asked, for forwarding the call to the node holding a Local storage.
+    pub origin: crate::app::Origin,
 }
 
 /// A backup storage the image goes to, with its Ceph settings if it is a Ceph one.
@@ -52,6 +54,15 @@ impl App {
     /// Adds the image; on any failure nothing is left of it (no row, no file).
     pub async fn add_image(&self, req: AddImage) -> Result<ImageView, ApiError> {
         let image = new_image(&req)?;
+        // The source and the directory are on the node holding the storage: it adds.
+        if let Some(forward) = self
+            .forward_for(&req.backup_storage_uuids, &req.origin)
+            .await?
+        {
+            let message = crate::grpc::forwarding::add_image(&req);
+            let uuid = forward.add_image(&req.origin, message).await?;
+            return self.image_view(uuid).await;
+        }
         let rbd = ceph::is_rbd_address(&req.url);
         let source = match rbd {
             true => None,

@@ -15,7 +15,7 @@ use imghash_store::{Image, ImageRef, Store};
 use super::error::ApiError;
 use super::queries::Query;
 use super::vocabulary::{ImageStatus, StorageType};
-use super::{blocking, validate, App};
+use super::{blocking, validate, App, Origin};
 
 pub use add::AddImage;
 pub use copies::Copies;
@@ -69,8 +69,24 @@ impl App {
     /// Deletes the image and the files imghash copied for it; a file registered in place
     /// is the user's and stays, as does an RBD image. An image still being copied has its
     /// copy stopped, which removes the row and the partial file itself.
-    pub async fn delete_image(&self, uuid: String) -> Result<(), ApiError> {
+    ///
+    /// The files are on the nodes holding the storages: a call about an image on a Local
+    /// storage of another node is forwarded there, and a node removes only its own files.
+    pub async fn delete_image(&self, uuid: String, origin: Origin) -> Result<(), ApiError> {
         validate::uuid("uuid", &uuid)?;
+        let lookup = uuid.clone();
+        let storages = self
+            .db(move |store| {
+                let refs = store.image_refs(&lookup)?;
+                Ok(refs
+                    .into_iter()
+                    .map(|r| r.backup_storage_uuid)
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        if let Some(forward) = self.forward_for(&storages, &origin).await? {
+            return forward.delete_image(&origin, uuid).await;
+        }
         if let Some(copy) = self.copies.get(&uuid) {
             copy.stop();
             copy.ended().await;
@@ -84,10 +100,18 @@ impl App {
                 return Ok(());
             }
         }
-        let target = uuid.clone();
+        let (target, me) = (uuid.clone(), self.cluster.name.clone());
         let files = self
             .db(move |store| {
-                let files = local_files(store, &target)?;
+                let mut files = Vec::new();
+                for (path, dir, storage_uuid) in local_files(store, &target)? {
+                    match store.backup_storage_node(&storage_uuid)? {
+                        Some(owner) if owner != me => tracing::warn!(image = %target,
+                            storage = %storage_uuid, node = %owner,
+                            "the image's file on another node's storage stays; that node did not delete it"),
+                        _ => files.push((path, dir)),
+                    }
+                }
                 store.delete_image(&target)?;
                 Ok(files)
             })
@@ -103,9 +127,12 @@ impl App {
     }
 }
 
-/// The image's refs on Local storages, as (install path, storage directory): the only refs
-/// that can name files of ours (a Ceph ref's RBD image is always the user's).
-fn local_files(store: &Store, image_uuid: &str) -> imghash_store::Result<Vec<(PathBuf, PathBuf)>> {
+/// The image's refs on Local storages, as (install path, storage directory, storage uuid):
+/// the only refs that can name files of ours (a Ceph ref's RBD image is always the user's).
+fn local_files(
+    store: &Store,
+    image_uuid: &str,
+) -> imghash_store::Result<Vec<(PathBuf, PathBuf, String)>> {
     let mut files = Vec::new();
     for image_ref in store.image_refs(image_uuid)? {
         if let Some(storage) = store.get_backup_storage(&image_ref.backup_storage_uuid)? {
@@ -113,6 +140,7 @@ fn local_files(store: &Store, image_uuid: &str) -> imghash_store::Result<Vec<(Pa
                 files.push((
                     PathBuf::from(image_ref.install_path),
                     PathBuf::from(storage.url),
+                    storage.uuid,
                 ));
             }
         }
@@ -125,7 +153,7 @@ fn local_files(store: &Store, image_uuid: &str) -> imghash_store::Result<Vec<(Pa
 pub fn remove_unfinished(store: &Store) -> imghash_store::Result<usize> {
     let unfinished = store.images_with_status(ImageStatus::Downloading.as_str())?;
     for image in &unfinished {
-        for (install_path, storage_dir) in local_files(store, &image.uuid)? {
+        for (install_path, storage_dir, _) in local_files(store, &image.uuid)? {
             let storage_dir = storage_dir.canonicalize().unwrap_or(storage_dir);
             import::remove_copied_file(&install_path, &storage_dir, &image.uuid);
         }

@@ -13,12 +13,16 @@ use crate::error::{Result, StoreError};
 use crate::schema::{self, Migrated, SCHEMA_VERSION};
 
 pub use api_jobs::{ApiJob, ApiJobState};
+pub use leases::{HashLease, LeaseTaken};
+pub use nodes::Node;
 
 mod accounts;
 mod api_jobs;
 mod backup_storages;
 mod hashes;
 mod images;
+mod leases;
+mod nodes;
 mod sessions;
 
 /// How long a statement waits for another process's write lock before failing with
