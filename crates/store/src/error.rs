@@ -92,6 +92,11 @@ pub enum StoreError {
     #[error("invalid query condition: {0}")]
     InvalidCondition(String),
 
+    /// A value read back does not have the type its column should have (a bug of ours, or a
+    /// database changed behind our back).
+    #[error("unexpected value in the inventory database: {0}")]
+    Decode(String),
+
     /// A record passed in is inconsistent (e.g. a ref whose image uuid is not the image's).
     #[error("invalid record: {0}")]
     InvalidRecord(String),
@@ -100,37 +105,33 @@ pub enum StoreError {
 /// Result of every store operation.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Turns a UNIQUE or PRIMARY KEY violation into [`StoreError::Duplicate`]; anything else stays
-/// a SQLite error.
+/// Turns a UNIQUE or PRIMARY KEY violation into [`StoreError::Duplicate`]; anything else is
+/// returned as it is.
 ///
-/// SQLite names the violated columns in the message ("UNIQUE constraint failed: account.name"),
-/// which is how a caller with two unique columns (uuid and name) tells them apart: `name` is the
-/// (field, value) pair reported when the message mentions a `.name` column.
+/// The back-end tells whether the violated key has a column called `name`, which is how a
+/// caller with two unique columns (uuid and name) tells them apart: `name` is the (field, value)
+/// pair reported then, `uuid` otherwise.
 pub(crate) fn map_unique(
-    err: rusqlite::Error,
+    err: StoreError,
     kind: &'static str,
     uuid: &str,
     name: Option<&str>,
 ) -> StoreError {
-    use rusqlite::ffi;
-    if let rusqlite::Error::SqliteFailure(e, msg) = &err {
-        if e.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
-            || e.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        {
-            let on_name = msg.as_deref().is_some_and(|m| m.contains(".name"));
-            return match name {
-                Some(name) if on_name => StoreError::Duplicate {
-                    kind,
-                    field: "name",
-                    value: name.to_owned(),
-                },
-                _ => StoreError::Duplicate {
-                    kind,
-                    field: "uuid",
-                    value: uuid.to_owned(),
-                },
-            };
-        }
+    let on_name = match &err {
+        StoreError::Sqlite(e) => crate::db::sqlite::unique_violation(e),
+        _ => None,
+    };
+    match (on_name, name) {
+        (None, _) => err,
+        (Some(true), Some(name)) => StoreError::Duplicate {
+            kind,
+            field: "name",
+            value: name.to_owned(),
+        },
+        (Some(_), _) => StoreError::Duplicate {
+            kind,
+            field: "uuid",
+            value: uuid.to_owned(),
+        },
     }
-    StoreError::Sqlite(err)
 }

@@ -29,10 +29,11 @@
 //!
 //! # Concurrency
 //!
-//! [`Store`] is `Send + Sync` and holds one connection behind a mutex; every call is short and
-//! synchronous, so an async caller runs it on a blocking thread (`spawn_blocking`). Each
-//! operation that writes more than one row is one transaction. The file is in WAL mode, so a
-//! second process (say, a backup reading it) does not block the server.
+//! [`Store`] is `Send + Sync`; every call is short and synchronous, so an async caller runs it
+//! on a blocking thread (`spawn_blocking`). Each operation that writes more than one row is one
+//! transaction. Operations are written once, against a small internal layer (`db`) that each
+//! back-end implements. On SQLite the store holds one connection behind a mutex, and the file
+//! is in WAL mode, so a second process (say, a backup reading it) does not block the server.
 //!
 //! # Example
 //!
@@ -56,6 +57,7 @@
 
 #![warn(missing_docs)]
 
+mod db;
 mod error;
 mod query;
 mod records;

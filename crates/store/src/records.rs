@@ -4,7 +4,8 @@
 //! are: validating them is the service's job, and storing them verbatim keeps old files readable
 //! when ZStack adds a value. Dates are milliseconds since the Unix epoch.
 
-use rusqlite::Row;
+use crate::db::Row;
+use crate::error::Result;
 
 /// A backup storage: a place (a directory for "Local") holding image files.
 #[derive(Clone, Debug, PartialEq)]
@@ -169,23 +170,24 @@ pub struct Session {
 }
 
 // Column lists and row readers live next to the structs so a new field is added in one place.
+// A reader takes the columns by position, in the order of its list.
 
 pub(crate) const BACKUP_STORAGE_COLUMNS: &str = "uuid, name, description, type, url, state, \
     status, total_capacity, available_capacity, create_date, last_op_date";
 
-pub(crate) fn backup_storage_from_row(r: &Row<'_>) -> rusqlite::Result<BackupStorage> {
+pub(crate) fn backup_storage_from_row(r: &Row) -> Result<BackupStorage> {
     Ok(BackupStorage {
-        uuid: r.get("uuid")?,
-        name: r.get("name")?,
-        description: r.get("description")?,
-        storage_type: r.get("type")?,
-        url: r.get("url")?,
-        state: r.get("state")?,
-        status: r.get("status")?,
-        total_capacity: r.get("total_capacity")?,
-        available_capacity: r.get("available_capacity")?,
-        create_date: r.get("create_date")?,
-        last_op_date: r.get("last_op_date")?,
+        uuid: r.text(0)?,
+        name: r.text(1)?,
+        description: r.text(2)?,
+        storage_type: r.text(3)?,
+        url: r.text(4)?,
+        state: r.text(5)?,
+        status: r.text(6)?,
+        total_capacity: r.int(7)?,
+        available_capacity: r.int(8)?,
+        create_date: r.int(9)?,
+        last_op_date: r.int(10)?,
     })
 }
 
@@ -193,83 +195,83 @@ pub(crate) const IMAGE_COLUMNS: &str = "uuid, name, description, state, status, 
     actual_size, md5_sum, url, media_type, guest_os_type, type, platform, architecture, format, \
     virtio, system, create_date, last_op_date";
 
-pub(crate) fn image_from_row(r: &Row<'_>) -> rusqlite::Result<Image> {
+pub(crate) fn image_from_row(r: &Row) -> Result<Image> {
     Ok(Image {
-        uuid: r.get("uuid")?,
-        name: r.get("name")?,
-        description: r.get("description")?,
-        state: r.get("state")?,
-        status: r.get("status")?,
-        size: r.get("size")?,
-        actual_size: r.get("actual_size")?,
-        md5_sum: r.get("md5_sum")?,
-        url: r.get("url")?,
-        media_type: r.get("media_type")?,
-        guest_os_type: r.get("guest_os_type")?,
-        image_type: r.get("type")?,
-        platform: r.get("platform")?,
-        architecture: r.get("architecture")?,
-        format: r.get("format")?,
-        virtio: r.get("virtio")?,
-        system: r.get("system")?,
-        create_date: r.get("create_date")?,
-        last_op_date: r.get("last_op_date")?,
+        uuid: r.text(0)?,
+        name: r.text(1)?,
+        description: r.text(2)?,
+        state: r.text(3)?,
+        status: r.text(4)?,
+        size: r.int(5)?,
+        actual_size: r.int(6)?,
+        md5_sum: r.opt_text(7)?,
+        url: r.text(8)?,
+        media_type: r.text(9)?,
+        guest_os_type: r.text(10)?,
+        image_type: r.text(11)?,
+        platform: r.text(12)?,
+        architecture: r.text(13)?,
+        format: r.text(14)?,
+        virtio: r.bool(15)?,
+        system: r.bool(16)?,
+        create_date: r.int(17)?,
+        last_op_date: r.int(18)?,
     })
 }
 
 pub(crate) const IMAGE_REF_COLUMNS: &str = "image_uuid, backup_storage_uuid, install_path, \
     export_url, export_md5_sum, status, create_date, last_op_date";
 
-pub(crate) fn image_ref_from_row(r: &Row<'_>) -> rusqlite::Result<ImageRef> {
+pub(crate) fn image_ref_from_row(r: &Row) -> Result<ImageRef> {
     Ok(ImageRef {
-        image_uuid: r.get("image_uuid")?,
-        backup_storage_uuid: r.get("backup_storage_uuid")?,
-        install_path: r.get("install_path")?,
-        export_url: r.get("export_url")?,
-        export_md5_sum: r.get("export_md5_sum")?,
-        status: r.get("status")?,
-        create_date: r.get("create_date")?,
-        last_op_date: r.get("last_op_date")?,
+        image_uuid: r.text(0)?,
+        backup_storage_uuid: r.text(1)?,
+        install_path: r.text(2)?,
+        export_url: r.opt_text(3)?,
+        export_md5_sum: r.opt_text(4)?,
+        status: r.text(5)?,
+        create_date: r.int(6)?,
+        last_op_date: r.int(7)?,
     })
 }
 
 pub(crate) const HASH_RECORD_COLUMNS: &str = "image_uuid, backup_storage_uuid, algorithm, \
     chunk_size, value, bytes, seconds, create_date, mode";
 
-pub(crate) fn hash_record_from_row(r: &Row<'_>) -> rusqlite::Result<HashRecord> {
+pub(crate) fn hash_record_from_row(r: &Row) -> Result<HashRecord> {
     Ok(HashRecord {
-        image_uuid: r.get("image_uuid")?,
-        backup_storage_uuid: r.get("backup_storage_uuid")?,
-        algorithm: r.get("algorithm")?,
-        chunk_size: r.get("chunk_size")?,
-        mode: r.get("mode")?,
-        value: r.get("value")?,
-        bytes: r.get("bytes")?,
-        seconds: r.get("seconds")?,
-        create_date: r.get("create_date")?,
+        image_uuid: r.text(0)?,
+        backup_storage_uuid: r.text(1)?,
+        algorithm: r.text(2)?,
+        chunk_size: r.opt_int(3)?,
+        mode: r.text(8)?,
+        value: r.text(4)?,
+        bytes: r.int(5)?,
+        seconds: r.real(6)?,
+        create_date: r.int(7)?,
     })
 }
 
 pub(crate) const ACCOUNT_COLUMNS: &str = "uuid, name, password_hash, create_date, last_op_date";
 
-pub(crate) fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
+pub(crate) fn account_from_row(r: &Row) -> Result<Account> {
     Ok(Account {
-        uuid: r.get("uuid")?,
-        name: r.get("name")?,
-        password_hash: r.get("password_hash")?,
-        create_date: r.get("create_date")?,
-        last_op_date: r.get("last_op_date")?,
+        uuid: r.text(0)?,
+        name: r.text(1)?,
+        password_hash: r.text(2)?,
+        create_date: r.int(3)?,
+        last_op_date: r.int(4)?,
     })
 }
 
 pub(crate) const SESSION_COLUMNS: &str = "uuid, account_uuid, user_uuid, expired_date, create_date";
 
-pub(crate) fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+pub(crate) fn session_from_row(r: &Row) -> Result<Session> {
     Ok(Session {
-        uuid: r.get("uuid")?,
-        account_uuid: r.get("account_uuid")?,
-        user_uuid: r.get("user_uuid")?,
-        expired_date: r.get("expired_date")?,
-        create_date: r.get("create_date")?,
+        uuid: r.text(0)?,
+        account_uuid: r.text(1)?,
+        user_uuid: r.text(2)?,
+        expired_date: r.int(3)?,
+        create_date: r.int(4)?,
     })
 }

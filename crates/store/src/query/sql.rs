@@ -3,12 +3,11 @@
 //! Only column names from a per-table allowlist ever reach the SQL text; every value is a bound
 //! parameter, so a value such as `x' OR '1'='1` is compared as that literal string.
 
-use rusqlite::types::Value;
-
 use super::{Condition, Op};
+use crate::db::{placeholders, Value};
 use crate::error::{Result, StoreError};
 
-/// How a field's value is bound, so that `size>10` compares numbers and `virtio=true` matches 1.
+/// How a field's value is bound, so that `size>10` compares numbers and `virtio=true` booleans.
 #[derive(Clone, Copy)]
 pub(crate) enum Kind {
     Text,
@@ -117,7 +116,7 @@ pub(crate) fn select(
                     )));
                 }
                 sql.push_str(" (");
-                sql.push_str(&vec!["?"; values.len()].join(", "));
+                sql.push_str(&placeholders(params.len() + 1, values.len()));
                 sql.push(')');
                 for v in values {
                     params.push(bind(f, v)?);
@@ -125,19 +124,19 @@ pub(crate) fn select(
             }
             // LIKE is a string match whatever the column type.
             Op::Like | Op::NotLike => {
-                sql.push_str(" ?");
+                sql.push_str(&format!(" ?{}", params.len() + 1));
                 params.push(Value::Text(cond.value.clone()));
             }
             _ => {
-                sql.push_str(" ?");
+                sql.push_str(&format!(" ?{}", params.len() + 1));
                 params.push(bind(f, &cond.value)?);
             }
         }
     }
     sql.push_str(" ORDER BY create_date, uuid");
     if let Some(limit) = limit {
-        sql.push_str(" LIMIT ?");
-        params.push(Value::Integer(limit.into()));
+        sql.push_str(&format!(" LIMIT ?{}", params.len() + 1));
+        params.push(Value::Int(limit.into()));
     }
     Ok((sql, params))
 }
@@ -145,15 +144,15 @@ pub(crate) fn select(
 fn bind(f: &Field, value: &str) -> Result<Value> {
     match f.kind {
         Kind::Text => Ok(Value::Text(value.to_owned())),
-        Kind::Int => value.trim().parse().map(Value::Integer).map_err(|_| {
+        Kind::Int => value.trim().parse().map(Value::Int).map_err(|_| {
             StoreError::InvalidCondition(format!(
                 "field '{}' takes an integer, not '{value}'",
                 f.json
             ))
         }),
         Kind::Bool => match value.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(Value::Integer(1)),
-            "false" => Ok(Value::Integer(0)),
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
             _ => Err(StoreError::InvalidCondition(format!(
                 "field '{}' takes true or false, not '{value}'",
                 f.json
@@ -176,8 +175,8 @@ mod tests {
         let (sql, params) = select("uuid", "image", IMAGE_FIELDS, &conds, Some(5)).unwrap();
         assert_eq!(
             sql,
-            "SELECT uuid FROM image WHERE media_type = ? AND uuid IN (?, ?, ?) \
-             AND md5_sum IS NULL ORDER BY create_date, uuid LIMIT ?"
+            "SELECT uuid FROM image WHERE media_type = ?1 AND uuid IN (?2, ?3, ?4) \
+             AND md5_sum IS NULL ORDER BY create_date, uuid LIMIT ?5"
         );
         assert_eq!(params.len(), 5);
     }

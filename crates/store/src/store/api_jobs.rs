@@ -5,9 +5,8 @@
 //! a job that was running when the process stopped is found `Running` at the next start, so
 //! that the server can end it with an error instead of answering "still running" forever.
 
-use rusqlite::{params, OptionalExtension};
-
-use super::Store;
+use super::{read_count, Store};
+use crate::db::{insert_sql, params, Row};
 use crate::error::{map_unique, Result};
 
 /// Where an API job is in its life.
@@ -60,16 +59,15 @@ pub struct ApiJob {
 
 const COLUMNS: &str = "uuid, api, state, result, web_hook, create_date, end_date";
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiJob> {
-    let state: String = row.get(2)?;
+fn from_row(row: &Row) -> Result<ApiJob> {
     Ok(ApiJob {
-        uuid: row.get(0)?,
-        api: row.get(1)?,
-        state: ApiJobState::parse(&state),
-        result: row.get(3)?,
-        web_hook: row.get(4)?,
-        create_date: row.get(5)?,
-        end_date: row.get(6)?,
+        uuid: row.text(0)?,
+        api: row.text(1)?,
+        state: ApiJobState::parse(&row.text(2)?),
+        result: row.opt_text(3)?,
+        web_hook: row.opt_text(4)?,
+        create_date: row.int(5)?,
+        end_date: row.opt_int(6)?,
     })
 }
 
@@ -77,30 +75,29 @@ impl Store {
     /// Adds a job; [`crate::StoreError::Duplicate`] if its uuid was used before and is still
     /// kept.
     pub fn add_api_job(&self, job: &ApiJob) -> Result<()> {
-        self.conn()
-            .execute(
-                &format!("INSERT INTO api_job ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        let sql = insert_sql("api_job", COLUMNS);
+        self.with_conn(|c| {
+            c.execute(
+                &sql,
                 params![
-                    job.uuid,
-                    job.api,
+                    &job.uuid,
+                    &job.api,
                     job.state.as_str(),
-                    job.result,
-                    job.web_hook,
+                    &job.result,
+                    &job.web_hook,
                     job.create_date,
                     job.end_date
                 ],
             )
-            .map_err(|e| map_unique(e, "api job", &job.uuid, None))?;
+        })
+        .map_err(|e| map_unique(e, "api job", &job.uuid, None))?;
         Ok(())
     }
 
     /// The job, if kept.
     pub fn get_api_job(&self, uuid: &str) -> Result<Option<ApiJob>> {
-        Ok(self
-            .conn()
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM api_job WHERE uuid = ?1"))?
-            .query_row([uuid], from_row)
-            .optional()?)
+        let sql = format!("SELECT {COLUMNS} FROM api_job WHERE uuid = ?1");
+        self.with_conn(|c| c.query_opt(&sql, params![uuid], from_row))
     }
 
     /// Records how a running job ended. False if the job is not kept or already ended.
@@ -111,51 +108,54 @@ impl Store {
         result: &str,
         now_ms: i64,
     ) -> Result<bool> {
-        let changed = self.conn().execute(
-            "UPDATE api_job SET state = ?2, result = ?3, end_date = ?4 \
-             WHERE uuid = ?1 AND state = 'Running'",
-            params![uuid, state.as_str(), result, now_ms],
-        )?;
+        let changed = self.with_conn(|c| {
+            c.execute(
+                "UPDATE api_job SET state = ?2, result = ?3, end_date = ?4 \
+                 WHERE uuid = ?1 AND state = 'Running'",
+                params![uuid, state.as_str(), result, now_ms],
+            )
+        })?;
         Ok(changed == 1)
     }
 
     /// Ends every job still running with `result` as its error (at startup: they were running
     /// when the process stopped). Returns how many.
     pub fn fail_running_api_jobs(&self, result: &str, now_ms: i64) -> Result<usize> {
-        Ok(self.conn().execute(
-            "UPDATE api_job SET state = 'Failed', result = ?1, end_date = ?2 \
-             WHERE state = 'Running'",
-            params![result, now_ms],
-        )?)
+        self.with_conn(|c| {
+            c.execute(
+                "UPDATE api_job SET state = 'Failed', result = ?1, end_date = ?2 \
+                 WHERE state = 'Running'",
+                params![result, now_ms],
+            )
+        })
     }
 
     /// Forgets ended jobs created before `created_before_ms`, then the oldest ended jobs
     /// beyond `keep` rows in all. Running jobs are never removed. Returns how many went.
     pub fn prune_api_jobs(&self, created_before_ms: i64, keep: usize) -> Result<usize> {
-        let conn = self.conn();
-        let expired = conn.execute(
-            "DELETE FROM api_job WHERE state != 'Running' AND create_date < ?1",
-            [created_before_ms],
-        )?;
-        let count: i64 = conn.query_row("SELECT count(*) FROM api_job", [], |r| r.get(0))?;
-        let excess = count.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX));
-        let mut surplus = 0;
-        if excess > 0 {
-            surplus = conn.execute(
-                "DELETE FROM api_job WHERE uuid IN (SELECT uuid FROM api_job \
-                 WHERE state != 'Running' ORDER BY create_date, uuid LIMIT ?1)",
-                [excess],
+        self.with_conn(|c| {
+            let expired = c.execute(
+                "DELETE FROM api_job WHERE state != 'Running' AND create_date < ?1",
+                params![created_before_ms],
             )?;
-        }
-        Ok(expired + surplus)
+            let count = read_count(c.query_value("SELECT count(*) FROM api_job", &[])?)?;
+            let excess = count.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX));
+            let mut surplus = 0;
+            if excess > 0 {
+                surplus = c.execute(
+                    "DELETE FROM api_job WHERE uuid IN (SELECT uuid FROM api_job \
+                     WHERE state != 'Running' ORDER BY create_date, uuid LIMIT ?1)",
+                    params![excess],
+                )?;
+            }
+            Ok(expired + surplus)
+        })
     }
 
     /// Jobs kept, running or ended.
     pub fn count_api_jobs(&self) -> Result<usize> {
-        let count: i64 = self
-            .conn()
-            .query_row("SELECT count(*) FROM api_job", [], |r| r.get(0))?;
-        Ok(usize::try_from(count).unwrap_or(0))
+        let count = self.with_conn(|c| c.query_value("SELECT count(*) FROM api_job", &[]))?;
+        Ok(usize::try_from(read_count(count)?).unwrap_or(0))
     }
 }
 

@@ -1,16 +1,13 @@
-//! [`Store`]: the connection, and the operations on the inventory, one file per resource.
+//! [`Store`]: the back-end, and the operations on the inventory, one file per resource.
 //!
 //! The store records what it is told: which status an image takes, what its md5Sum becomes
 //! and when a session is renewed are the service's decisions, passed in as values.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use rusqlite::Connection;
-
+use crate::db::{sqlite::Sqlite, Conn};
 use crate::error::{Result, StoreError};
-use crate::schema::{self, Migrated, SCHEMA_VERSION};
+use crate::schema::{Migrated, SCHEMA_VERSION};
 
 pub use api_jobs::{ApiJob, ApiJobState};
 pub use leases::{HashLease, LeaseTaken};
@@ -25,16 +22,15 @@ mod leases;
 mod nodes;
 mod sessions;
 
-/// How long a statement waits for another process's write lock before failing with
-/// SQLITE_BUSY. Our own writes are short; this covers a concurrent `sqlite3` shell or backup.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The inventory: one SQLite connection, shared by all threads.
-///
-/// A single connection behind a mutex is enough: every operation is a few indexed statements
-/// (well under a millisecond), while the work they bracket — hashing gigabytes — runs outside.
+/// The inventory, on one of the back-ends; `Send + Sync`, shared by all threads.
 pub struct Store {
-    conn: Mutex<Connection>,
+    backend: Backend,
+}
+
+/// Where the inventory lives. Each operation is written once against [`Conn`]; this is the
+/// only place that knows which back-end runs it.
+enum Backend {
+    Sqlite(Sqlite),
 }
 
 impl Store {
@@ -45,66 +41,51 @@ impl Store {
     /// process crash, and against power loss loses at most the last transactions, never
     /// consistency. Takes a `Path` because SQLite also creates `-wal` and `-shm` files next to it.
     pub fn open(path: &Path) -> Result<Store> {
-        let open_err = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        };
         make_private(path).map_err(|source| StoreError::Private {
             path: path.to_owned(),
             source,
         })?;
-        let conn = Connection::open(path).map_err(open_err)?;
-        Self::init(conn, path)
+        let (db, migrated) = Sqlite::open(path)?;
+        Self::checked(Backend::Sqlite(db), migrated, &path.display().to_string())
     }
 
     /// Opens a private in-memory database (for tests and examples); it vanishes when dropped.
     pub fn open_in_memory() -> Result<Store> {
-        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
-            path: ":memory:".into(),
-            source,
-        })?;
-        Self::init(conn, Path::new(":memory:"))
+        let (db, migrated) = Sqlite::open_in_memory()?;
+        Self::checked(Backend::Sqlite(db), migrated, ":memory:")
     }
 
-    fn init(mut conn: Connection, path: &Path) -> Result<Store> {
-        let open_err = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        // busy_timeout first, so that switching to WAL waits for another process's lock.
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        // Answers "memory" for an in-memory database, which is fine.
-        let _mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
-        // Off by default in SQLite, and per connection: the cascades depend on it.
-        conn.pragma_update(None, "foreign_keys", true)
-            .map_err(open_err)?;
-        match schema::migrate(&mut conn).map_err(open_err)? {
-            Migrated::Current => Ok(Store {
-                conn: Mutex::new(conn),
-            }),
+    fn checked(backend: Backend, migrated: Migrated, name: &str) -> Result<Store> {
+        match migrated {
+            Migrated::Current => Ok(Store { backend }),
             Migrated::TooNew(found) => Err(StoreError::SchemaTooNew {
-                path: path.to_owned(),
+                path: name.into(),
                 found,
                 supported: SCHEMA_VERSION,
             }),
         }
     }
 
-    /// The schema version of the open file (`PRAGMA user_version`); [`SCHEMA_VERSION`] once open.
+    /// The schema version of the open database; [`SCHEMA_VERSION`] once open.
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
-            .conn()
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+        match &self.backend {
+            Backend::Sqlite(db) => db.schema_version(),
+        }
     }
 
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock dropped any open Transaction, which rolled back, so
-        // the connection is consistent and the poison can be ignored.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Runs `f` with a connection, each statement committed on its own: for a single
+    /// statement, or reads that need not see one instant.
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.with_conn(f),
+        }
+    }
+
+    /// Runs `f` in one transaction: committed if `f` returns `Ok`, rolled back otherwise.
+    pub(crate) fn with_tx<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.with_tx(f),
+        }
     }
 }
 
@@ -146,4 +127,24 @@ pub(crate) fn not_found(kind: &'static str, uuid: &str) -> StoreError {
         kind,
         uuid: uuid.to_owned(),
     }
+}
+
+/// Whether `table` has a row with this uuid. `table` is one of ours, never input.
+pub(crate) fn exists(conn: &mut dyn Conn, table: &'static str, uuid: &str) -> Result<bool> {
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE uuid = ?1)");
+    read_bool(conn.query_value(&sql, crate::db::params![uuid])?)
+}
+
+/// An `EXISTS` answer: SQLite gives 0 or 1, PostgreSQL a boolean.
+pub(crate) fn read_bool(value: crate::db::Value) -> Result<bool> {
+    value
+        .as_bool()
+        .ok_or_else(|| StoreError::Decode(format!("{value:?} is not a boolean")))
+}
+
+/// A `count(…)`.
+pub(crate) fn read_count(value: crate::db::Value) -> Result<i64> {
+    value
+        .as_int()
+        .ok_or_else(|| StoreError::Decode(format!("{value:?} is not a count")))
 }

@@ -1,48 +1,37 @@
 //! Sessions.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
-
-use super::{not_found, Store};
+use super::{exists, not_found, Store};
+use crate::db::{insert_sql, params};
 use crate::error::{map_unique, Result};
 use crate::records::*;
 
 impl Store {
     /// Adds a session. [`StoreError::NotFound`] if the account does not exist.
     pub fn add_session(&self, session: &Session) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM account WHERE uuid = ?1)",
-            [&session.account_uuid],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            return Err(not_found("account", &session.account_uuid));
-        }
-        tx.execute(
-            &format!("INSERT INTO session ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
-            params![
-                session.uuid,
-                session.account_uuid,
-                session.user_uuid,
-                session.expired_date,
-                session.create_date,
-            ],
-        )
-        .map_err(|e| map_unique(e, "session", &session.uuid, None))?;
-        tx.commit()?;
+        let sql = insert_sql("session", SESSION_COLUMNS);
+        self.with_tx(|tx| {
+            if !exists(tx, "account", &session.account_uuid)? {
+                return Err(not_found("account", &session.account_uuid));
+            }
+            tx.execute(
+                &sql,
+                params![
+                    &session.uuid,
+                    &session.account_uuid,
+                    &session.user_uuid,
+                    session.expired_date,
+                    session.create_date,
+                ],
+            )
+            .map_err(|e| map_unique(e, "session", &session.uuid, None))
+        })?;
         Ok(())
     }
 
     /// The session with this uuid, expired or not, if any. Reads only.
     pub fn get_session(&self, uuid: &str) -> Result<Option<Session>> {
-        Ok(self
-            .conn()
-            .prepare_cached(&format!(
-                "SELECT {SESSION_COLUMNS} FROM session WHERE uuid = ?1"
-            ))?
-            .query_row([uuid], session_from_row)
-            .optional()?)
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM session WHERE uuid = ?1");
+        self.with_conn(|c| c.query_opt(&sql, params![uuid], session_from_row))
     }
 
     /// Validates and renews a session: `None` if it does not exist or expired at or before
@@ -57,41 +46,41 @@ impl Store {
         now_ms: i64,
         idle_timeout_ms: i64,
     ) -> Result<Option<Session>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let renewed = tx
-            .query_row(
-                &format!(
-                    "UPDATE session SET expired_date = ?3 \
-                     WHERE uuid = ?1 AND expired_date > ?2 RETURNING {SESSION_COLUMNS}"
-                ),
+        let renew = format!(
+            "UPDATE session SET expired_date = ?3 \
+             WHERE uuid = ?1 AND expired_date > ?2 RETURNING {SESSION_COLUMNS}"
+        );
+        self.with_tx(|tx| {
+            let renewed = tx.query_opt(
+                &renew,
                 params![uuid, now_ms, now_ms.saturating_add(idle_timeout_ms)],
                 session_from_row,
-            )
-            .optional()?;
-        if renewed.is_none() {
-            tx.execute(
-                "DELETE FROM session WHERE uuid = ?1 AND expired_date <= ?2",
-                params![uuid, now_ms],
             )?;
-        }
-        tx.commit()?;
-        Ok(renewed)
+            if renewed.is_none() {
+                tx.execute(
+                    "DELETE FROM session WHERE uuid = ?1 AND expired_date <= ?2",
+                    params![uuid, now_ms],
+                )?;
+            }
+            Ok(renewed)
+        })
     }
 
     /// Deletes a session (log out); `false` if there was none.
     pub fn delete_session(&self, uuid: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM session WHERE uuid = ?1", [uuid])?
-            > 0)
+        let deleted =
+            self.with_conn(|c| c.execute("DELETE FROM session WHERE uuid = ?1", params![uuid]))?;
+        Ok(deleted > 0)
     }
 
     /// Deletes every session expired at or before `now_ms`; returns how many. Meant for a
     /// periodic sweep, since a session nobody presents again is never touched.
     pub fn delete_expired_sessions(&self, now_ms: i64) -> Result<usize> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM session WHERE expired_date <= ?1", [now_ms])?)
+        self.with_conn(|c| {
+            c.execute(
+                "DELETE FROM session WHERE expired_date <= ?1",
+                params![now_ms],
+            )
+        })
     }
 }

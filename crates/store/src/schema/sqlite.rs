@@ -1,4 +1,4 @@
-//! The schema, as numbered migrations.
+//! The SQLite schema, as numbered migrations.
 //!
 //! `PRAGMA user_version` holds how many entries of [`MIGRATIONS`] a file has seen. Opening
 //! applies the missing ones in order, each in its own transaction together with the version
@@ -6,6 +6,8 @@
 //! append a new one.
 
 use rusqlite::{Connection, TransactionBehavior};
+
+use super::{Migrated, SCHEMA_VERSION};
 
 /// One SQL batch per schema version; entry `i` upgrades version `i` to `i + 1`.
 ///
@@ -191,17 +193,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX hash_lease_state ON hash_lease (state, expire_date);
     "#,
 ];
-
-/// The schema version this build writes: the number of migrations.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// What [`migrate`] found.
-pub(crate) enum Migrated {
-    /// The file is now at [`SCHEMA_VERSION`].
-    Current,
-    /// The file is at a later version than this build knows; nothing was touched.
-    TooNew(i64),
-}
 
 /// Brings the file up to [`SCHEMA_VERSION`].
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migrated> {
