@@ -7,9 +7,8 @@
 //! free to take: its owner died, and [`Store::take_hash_lease`] hands the key to the next
 //! server in one conditional write, so that two servers can never both own it.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
-
 use super::Store;
+use crate::db::{params, Conn, Row};
 use crate::error::Result;
 use crate::records::*;
 
@@ -46,18 +45,42 @@ pub enum LeaseTaken {
 const LEASE_COLUMNS: &str =
     "key, computation, node, instance, state, error_kind, error, expire_date";
 
-fn lease_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HashLease> {
-    let kind: Option<String> = r.get(5)?;
-    let error: Option<String> = r.get(6)?;
+fn lease_from_row(r: &Row) -> Result<HashLease> {
     Ok(HashLease {
-        key: r.get(0)?,
-        computation: r.get(1)?,
-        node: r.get(2)?,
-        instance: r.get(3)?,
-        state: r.get(4)?,
-        error: kind.zip(error),
-        expire_date: r.get(7)?,
+        key: r.text(0)?,
+        computation: r.text(1)?,
+        node: r.text(2)?,
+        instance: r.text(3)?,
+        state: r.text(4)?,
+        error: r.opt_text(5)?.zip(r.opt_text(6)?),
+        expire_date: r.int(7)?,
     })
+}
+
+/// The running, unexpired lease of `key`, if any.
+fn holder(tx: &mut dyn Conn, key: &str, now_ms: i64) -> Result<Option<HashLease>> {
+    let sql = format!(
+        "SELECT {LEASE_COLUMNS} FROM hash_lease \
+         WHERE key = ?1 AND state = 'running' AND expire_date > ?2"
+    );
+    tx.query_opt(&sql, params![key, now_ms], lease_from_row)
+}
+
+/// Whether as many computations run (unexpired) as the live nodes admit.
+fn full(tx: &mut dyn Conn, now_ms: i64, live_after: i64, min_capacity: i64) -> Result<bool> {
+    let running = tx.query_value(
+        "SELECT count(*) FROM hash_lease WHERE state = 'running' AND expire_date > ?1",
+        params![now_ms],
+    )?;
+    let capacity = tx.query_value(
+        "SELECT coalesce(sum(capacity), 0) FROM node WHERE heartbeat_date > ?1",
+        params![live_after],
+    )?;
+    let (running, capacity) = (
+        running.as_int().unwrap_or(0),
+        capacity.as_int().unwrap_or(0),
+    );
+    Ok(running >= capacity.max(min_capacity))
 }
 
 impl Store {
@@ -72,80 +95,48 @@ impl Store {
         live_after: i64,
         min_capacity: i64,
     ) -> Result<LeaseTaken> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let held = |tx: &rusqlite::Transaction<'_>| {
-            tx.query_row(
-                &format!(
-                    "SELECT {LEASE_COLUMNS} FROM hash_lease \
-                     WHERE key = ?1 AND state = 'running' AND expire_date > ?2"
-                ),
-                params![lease.key, now_ms],
-                lease_from_row,
-            )
-            .optional()
-        };
-        if let Some(holder) = held(&tx)? {
-            return Ok(LeaseTaken::Held(holder));
-        }
-        let running: i64 = tx.query_row(
-            "SELECT count(*) FROM hash_lease WHERE state = 'running' AND expire_date > ?1",
-            [now_ms],
-            |r| r.get(0),
-        )?;
-        let capacity: i64 = tx.query_row(
-            "SELECT coalesce(sum(capacity), 0) FROM node WHERE heartbeat_date > ?1",
-            [live_after],
-            |r| r.get(0),
-        )?;
-        if running >= capacity.max(min_capacity) {
-            return Ok(LeaseTaken::Full);
-        }
         // Conditional on the old row being free, so that of two servers taking over one
         // expired lease at once only one succeeds.
-        let taken = tx
-            .query_row(
-                &format!(
-                    "INSERT INTO hash_lease ({LEASE_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, 'running', NULL, NULL, ?5) \
-                     ON CONFLICT (key) DO UPDATE SET computation = excluded.computation, \
-                     node = excluded.node, instance = excluded.instance, state = 'running', \
-                     error_kind = NULL, error = NULL, expire_date = excluded.expire_date, \
-                     end_date = NULL \
-                     WHERE hash_lease.state <> 'running' OR hash_lease.expire_date <= ?6 \
-                     RETURNING key"
-                ),
+        let take = format!(
+            "INSERT INTO hash_lease ({LEASE_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, 'running', NULL, NULL, ?5) \
+             ON CONFLICT (key) DO UPDATE SET computation = excluded.computation, \
+             node = excluded.node, instance = excluded.instance, state = 'running', \
+             error_kind = NULL, error = NULL, expire_date = excluded.expire_date, \
+             end_date = NULL \
+             WHERE hash_lease.state <> 'running' OR hash_lease.expire_date <= ?6 \
+             RETURNING key"
+        );
+        self.with_tx(|tx| {
+            if let Some(held) = holder(tx, &lease.key, now_ms)? {
+                return Ok(LeaseTaken::Held(held));
+            }
+            if full(tx, now_ms, live_after, min_capacity)? {
+                return Ok(LeaseTaken::Full);
+            }
+            let taken = tx.query(
+                &take,
                 params![
-                    lease.key,
-                    lease.computation,
-                    lease.node,
-                    lease.instance,
+                    &lease.key,
+                    &lease.computation,
+                    &lease.node,
+                    &lease.instance,
                     lease.expire_date,
                     now_ms
                 ],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?;
-        let outcome = match taken {
-            Some(_) => LeaseTaken::Taken,
-            None => match held(&tx)? {
-                Some(holder) => LeaseTaken::Held(holder),
-                None => LeaseTaken::Full,
-            },
-        };
-        tx.commit()?;
-        Ok(outcome)
+            )?;
+            if !taken.is_empty() {
+                return Ok(LeaseTaken::Taken);
+            }
+            // Another server took it between the read and the write (PostgreSQL).
+            Ok(holder(tx, &lease.key, now_ms)?.map_or(LeaseTaken::Full, LeaseTaken::Held))
+        })
     }
 
     /// The lease of the key, in any state, if there is one.
     pub fn hash_lease(&self, key: &str) -> Result<Option<HashLease>> {
-        Ok(self
-            .conn()
-            .prepare_cached(&format!(
-                "SELECT {LEASE_COLUMNS} FROM hash_lease WHERE key = ?1"
-            ))?
-            .query_row([key], lease_from_row)
-            .optional()?)
+        let sql = format!("SELECT {LEASE_COLUMNS} FROM hash_lease WHERE key = ?1");
+        self.with_conn(|c| c.query_opt(&sql, params![key], lease_from_row))
     }
 
     /// Ends a computation: `done`, or `failed` with `error` (kind and sentence). `false` if
@@ -159,29 +150,37 @@ impl Store {
     ) -> Result<bool> {
         let state = if error.is_some() { "failed" } else { "done" };
         let (kind, sentence) = error.unzip();
-        Ok(self.conn().execute(
-            "UPDATE hash_lease SET state = ?3, error_kind = ?4, error = ?5, end_date = ?6 \
-             WHERE key = ?1 AND computation = ?2",
-            params![key, computation, state, kind, sentence, now_ms],
-        )? > 0)
+        let ended = self.with_conn(|c| {
+            c.execute(
+                "UPDATE hash_lease SET state = ?3, error_kind = ?4, error = ?5, end_date = ?6 \
+                 WHERE key = ?1 AND computation = ?2",
+                params![key, computation, state, kind, sentence, now_ms],
+            )
+        })?;
+        Ok(ended > 0)
     }
 
     /// Gives a computation up (nobody waits for it here): the key is free at once.
     pub fn release_hash_lease(&self, key: &str, computation: &str) -> Result<()> {
-        self.conn().execute(
-            "DELETE FROM hash_lease WHERE key = ?1 AND computation = ?2 AND state = 'running'",
-            params![key, computation],
-        )?;
+        self.with_conn(|c| {
+            c.execute(
+                "DELETE FROM hash_lease WHERE key = ?1 AND computation = ?2 \
+                 AND state = 'running'",
+                params![key, computation],
+            )
+        })?;
         Ok(())
     }
 
     /// Deletes the leases of computations that ended at or before `before`; returns how
     /// many. Their waiters have long read the outcome.
     pub fn delete_ended_hash_leases(&self, before: i64) -> Result<usize> {
-        Ok(self.conn().execute(
-            "DELETE FROM hash_lease WHERE state <> 'running' AND end_date <= ?1",
-            [before],
-        )?)
+        self.with_conn(|c| {
+            c.execute(
+                "DELETE FROM hash_lease WHERE state <> 'running' AND end_date <= ?1",
+                params![before],
+            )
+        })
     }
 
     /// The hash record of one computation, if recorded.
@@ -193,17 +192,17 @@ impl Store {
         chunk_size: Option<i64>,
         mode: &str,
     ) -> Result<Option<HashRecord>> {
-        Ok(self
-            .conn()
-            .prepare_cached(&format!(
-                "SELECT {HASH_RECORD_COLUMNS} FROM hash_record WHERE image_uuid = ?1 \
-                 AND backup_storage_uuid = ?2 AND algorithm = ?3 AND chunk_size IS ?4 \
-                 AND mode = ?5"
-            ))?
-            .query_row(
+        let sql = format!(
+            "SELECT {HASH_RECORD_COLUMNS} FROM hash_record WHERE image_uuid = ?1 \
+             AND backup_storage_uuid = ?2 AND algorithm = ?3 \
+             AND chunk_size IS NOT DISTINCT FROM ?4 AND mode = ?5"
+        );
+        self.with_conn(|c| {
+            c.query_opt(
+                &sql,
                 params![image_uuid, backup_storage_uuid, algorithm, chunk_size, mode],
                 hash_record_from_row,
             )
-            .optional()?)
+        })
     }
 }

@@ -5,9 +5,8 @@
 //! Whether a node is alive is the caller's decision, passed in as `live_after`: a heartbeat
 //! at or before it is stale.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
-
 use super::Store;
+use crate::db::{params, Row};
 use crate::error::Result;
 
 /// A server sharing the inventory.
@@ -27,13 +26,13 @@ pub struct Node {
 
 const NODE_COLUMNS: &str = "name, advertise, instance, capacity, heartbeat_date";
 
-fn node_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Node> {
+fn node_from_row(r: &Row) -> Result<Node> {
     Ok(Node {
-        name: r.get(0)?,
-        advertise: r.get(1)?,
-        instance: r.get(2)?,
-        capacity: r.get(3)?,
-        heartbeat_date: r.get(4)?,
+        name: r.text(0)?,
+        advertise: r.opt_text(1)?,
+        instance: r.text(2)?,
+        capacity: r.int(3)?,
+        heartbeat_date: r.int(4)?,
     })
 }
 
@@ -42,122 +41,113 @@ impl Store {
     /// of another instance holds that name: then that node is returned and nothing changes.
     /// Running leases of an earlier instance of the name are dropped.
     pub fn join_nodes(&self, node: &Node, live_after: i64) -> Result<Option<Node>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let joined = tx
-            .query_row(
-                &format!(
-                    "INSERT INTO node ({NODE_COLUMNS}, create_date) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
-                     ON CONFLICT (name) DO UPDATE SET advertise = excluded.advertise, \
-                     instance = excluded.instance, capacity = excluded.capacity, \
-                     heartbeat_date = excluded.heartbeat_date \
-                     WHERE node.heartbeat_date <= ?6 OR node.instance = excluded.instance \
-                     RETURNING name"
-                ),
+        let join = format!(
+            "INSERT INTO node ({NODE_COLUMNS}, create_date) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+             ON CONFLICT (name) DO UPDATE SET advertise = excluded.advertise, \
+             instance = excluded.instance, capacity = excluded.capacity, \
+             heartbeat_date = excluded.heartbeat_date \
+             WHERE node.heartbeat_date <= ?6 OR node.instance = excluded.instance \
+             RETURNING name"
+        );
+        let holder = format!("SELECT {NODE_COLUMNS} FROM node WHERE name = ?1");
+        self.with_tx(|tx| {
+            let joined = tx.query(
+                &join,
                 params![
-                    node.name,
-                    node.advertise,
-                    node.instance,
+                    &node.name,
+                    &node.advertise,
+                    &node.instance,
                     node.capacity,
                     node.heartbeat_date,
                     live_after
                 ],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?;
-        let holder = match joined {
-            Some(_) => {
-                // The earlier process of this name is dead: its jobs are free at once.
-                tx.execute(
-                    "DELETE FROM hash_lease WHERE node = ?1 AND instance <> ?2 \
-                     AND state = 'running'",
-                    params![node.name, node.instance],
-                )?;
-                None
+            )?;
+            if joined.is_empty() {
+                return tx.query_opt(&holder, params![&node.name], node_from_row);
             }
-            None => tx
-                .query_row(
-                    &format!("SELECT {NODE_COLUMNS} FROM node WHERE name = ?1"),
-                    [&node.name],
-                    node_from_row,
-                )
-                .optional()?,
-        };
-        tx.commit()?;
-        Ok(holder)
+            // The earlier process of this name is dead: its jobs are free at once.
+            tx.execute(
+                "DELETE FROM hash_lease WHERE node = ?1 AND instance <> ?2 \
+                 AND state = 'running'",
+                params![&node.name, &node.instance],
+            )?;
+            Ok(None)
+        })
     }
 
     /// The heartbeat of a node: its date moves to `now_ms`, and every running hash lease of
     /// its instance now expires at `lease_expire`. `false` if the row is no longer this
     /// instance's (another server took the name after this one went stale).
     pub fn beat(&self, name: &str, instance: &str, now_ms: i64, lease_expire: i64) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let beat = tx.execute(
-            "UPDATE node SET heartbeat_date = ?3 WHERE name = ?1 AND instance = ?2",
-            params![name, instance, now_ms],
-        )? > 0;
-        tx.execute(
-            "UPDATE hash_lease SET expire_date = ?2 WHERE instance = ?1 AND state = 'running'",
-            params![instance, lease_expire],
-        )?;
-        tx.commit()?;
-        Ok(beat)
+        self.with_tx(|tx| {
+            let beat = tx.execute(
+                "UPDATE node SET heartbeat_date = ?3 WHERE name = ?1 AND instance = ?2",
+                params![name, instance, now_ms],
+            )? > 0;
+            tx.execute(
+                "UPDATE hash_lease SET expire_date = ?2 WHERE instance = ?1 AND state = 'running'",
+                params![instance, lease_expire],
+            )?;
+            Ok(beat)
+        })
     }
 
     /// A node leaves (a clean shutdown): its row goes, and so do the running leases of its
     /// instance, so that waiters elsewhere take those jobs over at once.
     pub fn leave_nodes(&self, name: &str, instance: &str) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "DELETE FROM node WHERE name = ?1 AND instance = ?2",
-            params![name, instance],
-        )?;
-        tx.execute(
-            "DELETE FROM hash_lease WHERE instance = ?1 AND state = 'running'",
-            [instance],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.with_tx(|tx| {
+            tx.execute(
+                "DELETE FROM node WHERE name = ?1 AND instance = ?2",
+                params![name, instance],
+            )?;
+            tx.execute(
+                "DELETE FROM hash_lease WHERE instance = ?1 AND state = 'running'",
+                params![instance],
+            )?;
+            Ok(())
+        })
     }
 
     /// The node of this name, live or not, if registered.
     pub fn node(&self, name: &str) -> Result<Option<Node>> {
-        Ok(self
-            .conn()
-            .prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM node WHERE name = ?1"))?
-            .query_row([name], node_from_row)
-            .optional()?)
+        let sql = format!("SELECT {NODE_COLUMNS} FROM node WHERE name = ?1");
+        self.with_conn(|c| c.query_opt(&sql, params![name], node_from_row))
     }
 
     /// Records that the backup storage belongs to `node`.
     pub fn set_backup_storage_node(&self, storage_uuid: &str, node: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO backup_storage_node (backup_storage_uuid, node) VALUES (?1, ?2) \
-             ON CONFLICT (backup_storage_uuid) DO UPDATE SET node = excluded.node",
-            params![storage_uuid, node],
-        )?;
+        self.with_conn(|c| {
+            c.execute(
+                "INSERT INTO backup_storage_node (backup_storage_uuid, node) VALUES (?1, ?2) \
+                 ON CONFLICT (backup_storage_uuid) DO UPDATE SET node = excluded.node",
+                params![storage_uuid, node],
+            )
+        })?;
         Ok(())
     }
 
     /// The node the backup storage belongs to; `None` for one reachable from every node.
     pub fn backup_storage_node(&self, storage_uuid: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT node FROM backup_storage_node WHERE backup_storage_uuid = ?1")?
-            .query_row([storage_uuid], |r| r.get(0))
-            .optional()?)
+        self.with_conn(|c| {
+            c.query_opt(
+                "SELECT node FROM backup_storage_node WHERE backup_storage_uuid = ?1",
+                params![storage_uuid],
+                |r| r.text(0),
+            )
+        })
     }
 
     /// Gives `node` every Local backup storage that belongs to no node (those recorded
     /// before nodes existed, when one server held them all); returns how many.
     pub fn adopt_local_backup_storages(&self, node: &str) -> Result<usize> {
-        Ok(self.conn().execute(
-            "INSERT INTO backup_storage_node (backup_storage_uuid, node) \
-             SELECT uuid, ?1 FROM backup_storage WHERE type = 'Local' AND NOT EXISTS \
-             (SELECT 1 FROM backup_storage_node o WHERE o.backup_storage_uuid = backup_storage.uuid)",
-            [node],
-        )?)
+        self.with_conn(|c| {
+            c.execute(
+                "INSERT INTO backup_storage_node (backup_storage_uuid, node) \
+                 SELECT uuid, ?1 FROM backup_storage WHERE type = 'Local' AND NOT EXISTS \
+                 (SELECT 1 FROM backup_storage_node o \
+                  WHERE o.backup_storage_uuid = backup_storage.uuid)",
+                params![node],
+            )
+        })
     }
 }

@@ -1,0 +1,203 @@
+//! Nodes and hash leases (several servers on one inventory), on a real SQLite file shared by
+//! two `Store`s, as two servers on one host share it.
+
+use imghash_store::{new_uuid, BackupStorage, HashLease, LeaseTaken, Node, Store};
+
+const T0: i64 = 1_700_000_000_000;
+const TIMEOUT: i64 = 10_000;
+
+struct Two {
+    _dir: tempfile::TempDir,
+    a: Store,
+    b: Store,
+}
+
+fn two_servers() -> Two {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inventory.db");
+    let a = Store::open(&path).unwrap();
+    let b = Store::open(&path).unwrap();
+    Two { _dir: dir, a, b }
+}
+
+fn node(name: &str, capacity: i64, at: i64) -> Node {
+    Node {
+        name: name.into(),
+        advertise: Some("127.0.0.1:50051".into()),
+        instance: new_uuid(),
+        capacity,
+        heartbeat_date: at,
+    }
+}
+
+fn lease(key: &str, owner: &Node, now: i64) -> HashLease {
+    HashLease {
+        key: key.into(),
+        computation: new_uuid(),
+        node: owner.name.clone(),
+        instance: owner.instance.clone(),
+        state: "running".into(),
+        error: None,
+        expire_date: now + TIMEOUT,
+    }
+}
+
+#[test]
+fn a_name_held_by_a_live_node_is_refused_and_free_once_its_heartbeat_is_stale() {
+    let s = two_servers();
+    let first = node("n1", 4, T0);
+    assert_eq!(s.a.join_nodes(&first, T0 - TIMEOUT).unwrap(), None);
+    let second = node("n1", 4, T0 + 1);
+    let holder = s.b.join_nodes(&second, T0 + 1 - TIMEOUT).unwrap();
+    assert_eq!(holder.map(|n| n.instance), Some(first.instance.clone()));
+    // The first beats, so it stays live; once it stops, the name is free.
+    assert!(s.a.beat("n1", &first.instance, T0 + 5_000, 0).unwrap());
+    let later = T0 + 5_000 + TIMEOUT;
+    let second = node("n1", 4, later);
+    assert_eq!(s.b.join_nodes(&second, later - TIMEOUT).unwrap(), None);
+    // The first's heartbeat no longer lands: the row is the second's.
+    assert!(!s.a.beat("n1", &first.instance, later + 1, 0).unwrap());
+    assert_eq!(s.a.node("n1").unwrap().unwrap().instance, second.instance);
+}
+
+#[test]
+fn one_server_takes_a_key_the_other_waits_and_takes_it_over_once_it_expires() {
+    let s = two_servers();
+    let (na, nb) = (node("a", 4, T0), node("b", 4, T0));
+    s.a.join_nodes(&na, T0 - TIMEOUT).unwrap();
+    s.b.join_nodes(&nb, T0 - TIMEOUT).unwrap();
+    let mine = lease("k", &na, T0);
+    let live = T0 - TIMEOUT;
+    assert_eq!(
+        s.a.take_hash_lease(&mine, T0, live, 1).unwrap(),
+        LeaseTaken::Taken
+    );
+    let theirs = lease("k", &nb, T0);
+    match s.b.take_hash_lease(&theirs, T0 + 1, live, 1).unwrap() {
+        LeaseTaken::Held(held) => assert_eq!(held.computation, mine.computation),
+        other => panic!("expected the key held by a, got {other:?}"),
+    }
+    // a's heartbeat renews its lease; without it the lease expires and b takes it over.
+    s.a.beat("a", &na.instance, T0 + 1_000, T0 + 1_000 + TIMEOUT)
+        .unwrap();
+    let before_expiry = T0 + TIMEOUT + 999;
+    assert!(matches!(
+        s.b.take_hash_lease(&theirs, before_expiry, live, 1)
+            .unwrap(),
+        LeaseTaken::Held(_)
+    ));
+    let after_expiry = T0 + 1_000 + TIMEOUT;
+    assert_eq!(
+        s.b.take_hash_lease(&theirs, after_expiry, live, 1).unwrap(),
+        LeaseTaken::Taken
+    );
+    // a's late end changes nothing; b's ends the computation.
+    assert!(!s
+        .a
+        .end_hash_lease("k", &mine.computation, None, after_expiry)
+        .unwrap());
+    assert!(s
+        .b
+        .end_hash_lease("k", &theirs.computation, None, after_expiry)
+        .unwrap());
+    assert_eq!(s.a.hash_lease("k").unwrap().unwrap().state, "done");
+}
+
+#[test]
+fn a_released_key_is_free_and_a_failure_is_kept_for_the_waiters() {
+    let s = two_servers();
+    let (na, nb) = (node("a", 4, T0), node("b", 4, T0));
+    let live = T0 - TIMEOUT;
+    let mine = lease("k", &na, T0);
+    assert_eq!(
+        s.a.take_hash_lease(&mine, T0, live, 1).unwrap(),
+        LeaseTaken::Taken
+    );
+    s.a.release_hash_lease("k", &mine.computation).unwrap();
+    let theirs = lease("k", &nb, T0);
+    assert_eq!(
+        s.b.take_hash_lease(&theirs, T0, live, 1).unwrap(),
+        LeaseTaken::Taken
+    );
+    let error = Some(("DataLoss", "the file was truncated"));
+    assert!(s
+        .b
+        .end_hash_lease("k", &theirs.computation, error, T0)
+        .unwrap());
+    let failed = s.a.hash_lease("k").unwrap().unwrap();
+    assert_eq!(failed.state, "failed");
+    assert_eq!(
+        failed.error,
+        Some(("DataLoss".into(), "the file was truncated".into()))
+    );
+    assert_eq!(s.a.delete_ended_hash_leases(T0).unwrap(), 1);
+    assert_eq!(s.a.hash_lease("k").unwrap(), None);
+}
+
+#[test]
+fn new_computations_stop_at_the_capacity_of_the_live_nodes() {
+    let s = two_servers();
+    let (na, nb) = (node("a", 1, T0), node("b", 1, T0));
+    s.a.join_nodes(&na, T0 - TIMEOUT).unwrap();
+    s.b.join_nodes(&nb, T0 - TIMEOUT).unwrap();
+    let live = T0 - TIMEOUT;
+    for key in ["k1", "k2"] {
+        let l = lease(key, &na, T0);
+        assert_eq!(
+            s.a.take_hash_lease(&l, T0, live, 1).unwrap(),
+            LeaseTaken::Taken
+        );
+    }
+    let third = lease("k3", &nb, T0);
+    assert_eq!(
+        s.b.take_hash_lease(&third, T0, live, 1).unwrap(),
+        LeaseTaken::Full
+    );
+    // A node leaving frees its leases.
+    s.a.leave_nodes("a", &na.instance).unwrap();
+    assert_eq!(s.b.node("a").unwrap(), None);
+    assert_eq!(
+        s.b.take_hash_lease(&third, T0, live, 1).unwrap(),
+        LeaseTaken::Taken
+    );
+}
+
+#[test]
+fn local_storages_recorded_before_nodes_existed_go_to_the_first_node() {
+    let s = two_servers();
+    let local = storage("old", "Local");
+    s.a.add_backup_storage(&local).unwrap();
+    s.a.add_backup_storage(&storage("pool", "Ceph")).unwrap();
+    assert_eq!(s.a.adopt_local_backup_storages("a").unwrap(), 1);
+    assert_eq!(s.b.adopt_local_backup_storages("b").unwrap(), 0);
+    assert_eq!(
+        s.b.backup_storage_node(&local.uuid).unwrap().as_deref(),
+        Some("a")
+    );
+    let added = storage("new", "Local");
+    s.b.add_backup_storage(&added).unwrap();
+    s.b.set_backup_storage_node(&added.uuid, "b").unwrap();
+    assert_eq!(
+        s.a.backup_storage_node(&added.uuid).unwrap().as_deref(),
+        Some("b")
+    );
+    // The row goes with its storage.
+    s.a.delete_backup_storage(&added.uuid).unwrap();
+    assert_eq!(s.a.backup_storage_node(&added.uuid).unwrap(), None);
+}
+
+fn storage(name: &str, kind: &str) -> BackupStorage {
+    BackupStorage {
+        uuid: new_uuid(),
+        name: name.into(),
+        description: String::new(),
+        storage_type: kind.into(),
+        url: format!("/srv/{name}"),
+        state: "Enabled".into(),
+        status: "Connected".into(),
+        total_capacity: 0,
+        available_capacity: 0,
+        create_date: T0,
+        last_op_date: T0,
+    }
+}
