@@ -17,13 +17,13 @@ use tonic::Code;
 use crate::grpcurl::{calculate_md5_like_zstack, call, grpcurl, log_in_as_admin};
 use crate::harness::*;
 
-const POOL: &str = "zs-images";
+pub const POOL: &str = "zs-images";
 /// The servers' `--ceph-timeout` in these tests: short, so failures show quickly.
 const CEPH_TIMEOUT: Duration = Duration::from_secs(5);
 const IMGHASH: &str = env!("CARGO_BIN_EXE_imghash");
 
 /// The cluster's ceph.conf, from `CEPH_CONF`.
-fn ceph_conf() -> PathBuf {
+pub fn ceph_conf() -> PathBuf {
     let conf = std::env::var_os("CEPH_CONF").unwrap_or_else(|| {
         panic!(
             "CEPH_CONF is not set: the Ceph tests need a running cluster with a pool \
@@ -37,7 +37,7 @@ fn ceph_conf() -> PathBuf {
 }
 
 /// Runs `rbd` (bounded: it waits forever for a cluster that is down) and returns stdout.
-fn rbd(args: &[&str]) -> String {
+pub fn rbd(args: &[&str]) -> String {
     let out = Command::new("timeout")
         .arg("30")
         .arg("rbd")

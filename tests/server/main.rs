@@ -18,6 +18,10 @@ mod grpcurl;
 mod harness;
 mod jobs;
 mod login;
+mod multi;
+#[cfg(feature = "ceph")]
+mod multi_jobs;
+mod multi_local;
 mod private_files;
 mod queries;
 mod restart;
