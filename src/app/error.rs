@@ -35,10 +35,10 @@ pub enum ApiError {
     /// Too many hash jobs running and queued (SYS.1006, RESOURCE_EXHAUSTED).
     #[error("{0}")]
     TooManyJobs(String),
-    /// The server a call must go to (the owner of a Local backup storage) is down or
-    /// cannot be reached (SYS.1006, UNAVAILABLE).
+    /// A server the call needs is down or cannot be reached: the node holding a Local
+    /// backup storage, or the database (SYS.1006, UNAVAILABLE).
     #[error("{0}")]
-    NodeUnavailable(String),
+    Unavailable(String),
     /// The image file is truncated, changed or unreadable (SYS.1016, DATA_LOSS).
     #[error("{0}")]
     DataLoss(String),
@@ -67,7 +67,7 @@ impl ApiError {
             ApiError::FailedPrecondition(_)
             | ApiError::Unsupported(_)
             | ApiError::TooManyJobs(_)
-            | ApiError::NodeUnavailable(_) => ("SYS.1006", "Operation failure"),
+            | ApiError::Unavailable(_) => ("SYS.1006", "Operation failure"),
             ApiError::DataLoss(_) | ApiError::FileUnavailable(_) => ("SYS.1016", "I/O error"),
             ApiError::DeadlineExceeded(_) => ("SYS.1001", "Operation timeout"),
             ApiError::Cancelled(_) => ("SYS.1017", "Operation cancelled"),
@@ -102,7 +102,7 @@ impl ApiError {
             | ApiError::FailedPrecondition(d)
             | ApiError::Unsupported(d)
             | ApiError::TooManyJobs(d)
-            | ApiError::NodeUnavailable(d)
+            | ApiError::Unavailable(d)
             | ApiError::DataLoss(d)
             | ApiError::FileUnavailable(d)
             | ApiError::DeadlineExceeded(d)
@@ -122,7 +122,7 @@ impl ApiError {
             ApiError::FailedPrecondition(_) => "FailedPrecondition",
             ApiError::Unsupported(_) => "Unsupported",
             ApiError::TooManyJobs(_) => "TooManyJobs",
-            ApiError::NodeUnavailable(_) => "NodeUnavailable",
+            ApiError::Unavailable(_) => "Unavailable",
             ApiError::DataLoss(_) => "DataLoss",
             ApiError::FileUnavailable(_) => "FileUnavailable",
             ApiError::DeadlineExceeded(_) => "DeadlineExceeded",
@@ -141,7 +141,7 @@ impl ApiError {
             "FailedPrecondition" => ApiError::FailedPrecondition,
             "Unsupported" => ApiError::Unsupported,
             "TooManyJobs" => ApiError::TooManyJobs,
-            "NodeUnavailable" => ApiError::NodeUnavailable,
+            "Unavailable" => ApiError::Unavailable,
             "DataLoss" => ApiError::DataLoss,
             "FileUnavailable" => ApiError::FileUnavailable,
             "DeadlineExceeded" => ApiError::DeadlineExceeded,
@@ -162,7 +162,7 @@ impl ApiError {
             ApiError::FailedPrecondition,
             ApiError::Unsupported,
             ApiError::TooManyJobs,
-            ApiError::NodeUnavailable,
+            ApiError::Unavailable,
             ApiError::DataLoss,
             ApiError::FileUnavailable,
             ApiError::DeadlineExceeded,

@@ -90,6 +90,14 @@ impl App {
     pub async fn open(config: &ServerConfig) -> anyhow::Result<Arc<App>> {
         let store = Arc::new(startup::open_inventory(config).await?);
         let cluster = cluster::Cluster::join(store.clone(), config).await?;
+        let (cleaned, me) = (store.clone(), cluster.name.clone());
+        let removed = blocking("crash clean-up", move || {
+            images::remove_unfinished(&cleaned, &me).map_err(ApiError::from)
+        })
+        .await?;
+        if removed > 0 {
+            tracing::warn!(removed, "removed images left half-copied by a crash");
+        }
         // Made now, so that the first log-in with an unknown name costs no more than others.
         blocking("dummy password hash", || {
             Ok(passwords::dummy_password_hash().len())

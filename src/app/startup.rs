@@ -1,11 +1,12 @@
-//! Startup: open (or create) the inventory, clean up after a crash, and make sure the admin
-//! account and the "default" backup storage exist.
+//! Startup: open (or create) the inventory, and make sure the admin account and the
+//! "default" backup storage exist. (The clean-up after a crash runs once this server has
+//! joined the others, since it may touch only this server's storages: `App::open`.)
 
 use anyhow::Context as _;
 use imghash_store::Store;
 
 use super::config::ServerConfig;
-use super::{backup_storages, images, now_ms, passwords, private_fs};
+use super::{backup_storages, now_ms, passwords, private_fs};
 
 /// Opens the inventory and brings it to a state the API can serve (blocking work, so on a
 /// blocking thread).
@@ -18,10 +19,6 @@ pub async fn open_inventory(config: &ServerConfig) -> anyhow::Result<Store> {
         let store = Store::open(&config.database_path())?;
         // Sessions nobody presents again are never touched; sweep them once per start.
         store.delete_expired_sessions(now_ms())?;
-        let removed = images::remove_unfinished(&store)?;
-        if removed > 0 {
-            tracing::warn!(removed, "removed images left half-copied by a crash");
-        }
         let password_file = config.admin_password_path();
         if let Some(generated) =
             passwords::ensure_admin(&store, config.admin_password.as_deref(), &password_file)?

@@ -59,7 +59,7 @@ pub fn api_error(status: &tonic::Status) -> Option<ApiError> {
         (Code::ResourceExhausted, _) => ApiError::TooManyJobs(details),
         (Code::DataLoss, _) => ApiError::DataLoss(details),
         (Code::Unavailable, "SYS.1016") => ApiError::FileUnavailable(details),
-        (Code::Unavailable, _) => ApiError::NodeUnavailable(details),
+        (Code::Unavailable, _) => ApiError::Unavailable(details),
         (Code::DeadlineExceeded, _) => ApiError::DeadlineExceeded(details),
         (Code::Cancelled, _) => ApiError::Cancelled(details),
         _ => ApiError::Internal(details),

@@ -23,7 +23,7 @@ pub fn grpc_code(err: &ApiError) -> Code {
         ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
         ApiError::Unsupported(_) => Code::Unimplemented,
         ApiError::TooManyJobs(_) => Code::ResourceExhausted,
-        ApiError::NodeUnavailable(_) => Code::Unavailable,
+        ApiError::Unavailable(_) => Code::Unavailable,
         ApiError::DataLoss(_) => Code::DataLoss,
         ApiError::FileUnavailable(_) => Code::Unavailable,
         ApiError::DeadlineExceeded(_) => Code::DeadlineExceeded,

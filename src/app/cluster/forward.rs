@@ -44,7 +44,7 @@ impl Forward {
             .as_ref()
             .and_then(|n| n.advertise.as_deref())
             .unwrap_or("no address");
-        ApiError::NodeUnavailable(format!(
+        ApiError::Unavailable(format!(
             "Backup storage[uuid:{}] is on node '{}' (at {address}), which {why}",
             self.storage_uuid, self.owner_name
         ))

@@ -16,6 +16,11 @@ use crate::app::now_ms;
 /// failed to land, so one slow write does not make it look dead.
 const BEATS_PER_TIMEOUT: u32 = 5;
 
+/// How long to wait for the last holder of this node's name to accept a connection. A
+/// refusal comes at once; only an unreachable host takes the whole time, and then it is
+/// taken as alive (it may be behind a partition).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long an ended lease is kept for waiters that poll late.
 const ENDED_LEASE_KEPT_MS: i64 = 3_600_000;
 
@@ -59,28 +64,31 @@ impl Cluster {
             capacity: cluster.capacity,
             heartbeat_date: now_ms(),
         };
-        let joining = store.clone();
-        let (holder, adopted) = tokio::task::spawn_blocking(move || {
-            let holder = joining.join_nodes(&me, me.heartbeat_date - timeout_ms)?;
-            let adopted = match holder {
-                Some(_) => 0,
-                None => joining.adopt_local_backup_storages(&me.name)?,
-            };
-            anyhow::Ok((holder, adopted))
-        })
-        .await
-        .context("the node registration task failed")??;
+        let holder = join_or_holder(&store, &me, me.heartbeat_date - timeout_ms).await?;
+        let holder = match holder {
+            // A restart right after a crash finds its own fresh heartbeat: the holder is
+            // gone if nothing listens at its address any more.
+            Some(holder) if !answers(&holder, cluster.advertise.as_deref()).await => {
+                tracing::warn!(node = %holder.name, advertise = ?holder.advertise,
+                    "the last server of this name stopped without leaving; taking its name");
+                join_or_holder(&store, &me, holder.heartbeat_date).await?
+            }
+            holder => holder,
+        };
         if let Some(holder) = holder {
             anyhow::bail!(
                 "another live server is named '{}' (at {}, last heartbeat {} ms ago); give \
-                 this one another --node-name, or wait {} s for that one's heartbeat to go \
-                 stale",
+                 this one another --node-name, or stop that one",
                 holder.name,
                 holder.advertise.as_deref().unwrap_or("no address"),
                 now_ms().saturating_sub(holder.heartbeat_date),
-                config.node_timeout.as_secs()
             );
         }
+        let (adopting, name) = (store.clone(), cluster.name.clone());
+        let adopted =
+            tokio::task::spawn_blocking(move || adopting.adopt_local_backup_storages(&name))
+                .await
+                .context("the node registration task failed")??;
         if adopted > 0 {
             tracing::info!(adopted, node = %cluster.name, "took the Local backup storages no node held");
         }
@@ -118,6 +126,35 @@ impl Cluster {
             Err(e) => tracing::warn!(error = %e, "the node removal task failed"),
         }
     }
+}
+
+/// Registers `me` unless a node of its name beat after `live_after`: then that node.
+async fn join_or_holder(
+    store: &Arc<Store>,
+    me: &Node,
+    live_after: i64,
+) -> anyhow::Result<Option<Node>> {
+    let (store, me) = (store.clone(), me.clone());
+    let holder = tokio::task::spawn_blocking(move || store.join_nodes(&me, live_after))
+        .await
+        .context("the node registration task failed")??;
+    Ok(holder)
+}
+
+/// Whether something accepts connections at the node's address (no address: assume so). Our
+/// own address never counts: this process holds that port now.
+async fn answers(node: &Node, ours: Option<&str>) -> bool {
+    let Some(address) = node.advertise.as_deref() else {
+        return true;
+    };
+    if Some(address) == ours {
+        return false;
+    }
+    let connect = tokio::net::TcpStream::connect(address);
+    !matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, connect).await,
+        Ok(Err(_))
+    )
 }
 
 /// Renews the node's row and its leases every [`Cluster::timeout`] / [`BEATS_PER_TIMEOUT`],

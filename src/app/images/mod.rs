@@ -148,24 +148,40 @@ fn local_files(
     Ok(files)
 }
 
-/// At startup: images left "Downloading" by a crash are removed with their files, and any
-/// temp file of a copy (`.<uuid>.tmp`) left in a Local storage directory is removed.
-pub fn remove_unfinished(store: &Store) -> imghash_store::Result<usize> {
-    let unfinished = store.images_with_status(ImageStatus::Downloading.as_str())?;
-    for image in &unfinished {
-        for (install_path, storage_dir, _) in local_files(store, &image.uuid)? {
+/// At startup: images left "Downloading" by a crash of this node are removed with their
+/// files, and any temp file of a copy (`.<uuid>.tmp`) left in one of its Local storage
+/// directories is removed. Only this node's storages (and those of no node): a copy into
+/// another node's storage may be running there now.
+pub fn remove_unfinished(store: &Store, node: &str) -> imghash_store::Result<usize> {
+    let ours = |storage_uuid: &str| -> imghash_store::Result<bool> {
+        Ok(store
+            .backup_storage_node(storage_uuid)?
+            .is_none_or(|owner| owner == node))
+    };
+    let mut removed = 0;
+    for image in store.images_with_status(ImageStatus::Downloading.as_str())? {
+        let files = local_files(store, &image.uuid)?;
+        let mut all_ours = true;
+        for (_, _, storage_uuid) in &files {
+            all_ours &= ours(storage_uuid)?;
+        }
+        if !all_ours {
+            continue;
+        }
+        for (install_path, storage_dir, _) in files {
             let storage_dir = storage_dir.canonicalize().unwrap_or(storage_dir);
             import::remove_copied_file(&install_path, &storage_dir, &image.uuid);
         }
         store.delete_image(&image.uuid)?;
+        removed += 1;
         tracing::warn!(image = %image.uuid, "removed an image whose copy a crash interrupted");
     }
     for storage in store.query_backup_storages(&[], None)? {
-        if storage.storage_type.parse() == Ok(StorageType::Local) {
+        if storage.storage_type.parse() == Ok(StorageType::Local) && ours(&storage.uuid)? {
             remove_temp_files(Path::new(&storage.url));
         }
     }
-    Ok(unfinished.len())
+    Ok(removed)
 }
 
 /// Removes the temp files of copies in `storage_dir` (no copy runs at startup).
