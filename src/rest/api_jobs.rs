@@ -58,8 +58,10 @@ impl ApiJobs {
     /// The jobs of a server: jobs the last process left running end with an error now.
     pub async fn open(app: Arc<App>, config: RestConfig) -> Result<Arc<ApiJobs>, ApiError> {
         let body = reply::error_body(&server_stopped()).to_string();
+        // This server's jobs, and those of servers that are down; never a live one's.
+        let (node, live_after) = (app.node_name().to_string(), app.live_after(now_ms()));
         let failed = app
-            .db(move |store| store.fail_running_api_jobs(&body, now_ms()))
+            .db(move |store| store.fail_orphaned_api_jobs(&body, now_ms(), &node, live_after))
             .await?;
         if failed > 0 {
             tracing::warn!(
@@ -175,6 +177,7 @@ impl ApiJobs {
             create_date: now_ms(),
             end_date: None,
         };
+        let node = self.app.node_name().to_string();
         let added = self
             .app
             .db(move |store| {
@@ -182,7 +185,9 @@ impl ApiJobs {
                 if store.count_api_jobs()? > keep {
                     return Ok(false);
                 }
-                store.add_api_job(&row).map(|()| true)
+                store.add_api_job(&row)?;
+                // So that another server starting leaves this job alone.
+                store.set_api_job_node(&row.uuid, &node).map(|()| true)
             })
             .await;
         match added {

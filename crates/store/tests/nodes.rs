@@ -1,7 +1,9 @@
 //! Nodes and hash leases (several servers on one inventory), on a real SQLite file shared by
 //! two `Store`s, as two servers on one host share it.
 
-use imghash_store::{new_uuid, BackupStorage, HashLease, LeaseTaken, Node, Store};
+use imghash_store::{
+    new_uuid, ApiJob, ApiJobState, BackupStorage, HashLease, LeaseTaken, Node, Store,
+};
 
 const T0: i64 = 1_700_000_000_000;
 const TIMEOUT: i64 = 10_000;
@@ -200,4 +202,49 @@ fn storage(name: &str, kind: &str) -> BackupStorage {
         create_date: T0,
         last_op_date: T0,
     }
+}
+
+#[test]
+fn a_starting_server_fails_its_own_and_dead_nodes_rest_jobs_never_a_live_ones() {
+    let s = two_servers();
+    let (na, nb) = (node("a", 4, T0), node("b", 4, T0));
+    s.a.join_nodes(&na, T0 - TIMEOUT).unwrap();
+    s.b.join_nodes(&nb, T0 - TIMEOUT).unwrap();
+    let job = |uuid: &str| ApiJob {
+        uuid: uuid.into(),
+        api: "CalculateImageHash".into(),
+        state: ApiJobState::Running,
+        result: None,
+        web_hook: None,
+        create_date: T0,
+        end_date: None,
+    };
+    for (uuid, node) in [
+        ("of-a", Some("a")),
+        ("of-b", Some("b")),
+        ("of-gone", Some("gone")),
+    ] {
+        s.a.add_api_job(&job(uuid)).unwrap();
+        if let Some(node) = node {
+            s.a.set_api_job_node(uuid, node).unwrap();
+        }
+    }
+    s.a.add_api_job(&job("of-nobody")).unwrap();
+    // a restarts while b is live: a's job and the dead node's end; b's and the one of no
+    // node (b may be running it) stay.
+    let failed =
+        s.a.fail_orphaned_api_jobs("{}", T0 + 1, "a", T0 - TIMEOUT)
+            .unwrap();
+    assert_eq!(failed, 2);
+    let state = |uuid| s.b.get_api_job(uuid).unwrap().unwrap().state;
+    assert_eq!(state("of-a"), ApiJobState::Failed);
+    assert_eq!(state("of-gone"), ApiJobState::Failed);
+    assert_eq!(state("of-b"), ApiJobState::Running);
+    assert_eq!(state("of-nobody"), ApiJobState::Running);
+    // Once b is down too, the rest end.
+    let later = T0 + 2 * TIMEOUT;
+    let failed =
+        s.a.fail_orphaned_api_jobs("{}", later, "a", later - TIMEOUT)
+            .unwrap();
+    assert_eq!(failed, 2);
 }

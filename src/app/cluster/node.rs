@@ -128,6 +128,18 @@ impl Cluster {
     }
 }
 
+impl crate::app::App {
+    /// This server's node name.
+    pub fn node_name(&self) -> &str {
+        &self.cluster.name
+    }
+
+    /// A heartbeat at or before this is stale: its node is down.
+    pub fn live_after(&self, now: i64) -> i64 {
+        self.cluster.live_after(now)
+    }
+}
+
 /// Registers `me` unless a node of its name beat after `live_after`: then that node.
 async fn join_or_holder(
     store: &Arc<Store>,

@@ -155,7 +155,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 5: several servers on one inventory. Each live server has a `node` row it renews
     // (its heartbeat); a Local backup storage belongs to the node that holds its directory;
     // a hash computation in progress holds a `hash_lease` on its key, renewed with the
-    // owner's heartbeat, which other servers wait on or take over once it expires.
+    // owner's heartbeat, which other servers wait on or take over once it expires; a REST
+    // job records the node running it.
     r#"
     CREATE TABLE node (
         name           TEXT    NOT NULL PRIMARY KEY,
@@ -191,6 +192,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX hash_lease_instance ON hash_lease (instance);
     CREATE INDEX hash_lease_state ON hash_lease (state, expire_date);
+
+    -- The node running an asynchronous REST job, so that a server starting fails only its
+    -- own (and dead nodes') jobs left running, never a live server's.
+    CREATE TABLE api_job_node (
+        uuid TEXT NOT NULL PRIMARY KEY REFERENCES api_job (uuid) ON DELETE CASCADE,
+        node TEXT NOT NULL
+    ) STRICT;
     "#,
 ];
 

@@ -150,4 +150,40 @@ impl Store {
             )
         })
     }
+
+    /// Records that `node` runs the asynchronous REST job `uuid`.
+    pub fn set_api_job_node(&self, uuid: &str, node: &str) -> Result<()> {
+        self.with_conn(|c| {
+            c.execute(
+                "INSERT INTO api_job_node (uuid, node) VALUES (?1, ?2)",
+                params![uuid, node],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Ends with `result` as its error every REST job left running by `node` (a start after
+    /// a stop) or by a node no longer live (heartbeat at or before `live_after`). A job of no
+    /// recorded node (from before nodes existed) ends only when no other node is live.
+    /// Returns how many.
+    pub fn fail_orphaned_api_jobs(
+        &self,
+        result: &str,
+        now_ms: i64,
+        node: &str,
+        live_after: i64,
+    ) -> Result<usize> {
+        self.with_conn(|c| {
+            c.execute(
+                "UPDATE api_job SET state = 'Failed', result = ?1, end_date = ?2 \
+                 WHERE state = 'Running' AND (uuid IN (SELECT n.uuid FROM api_job_node n \
+                   WHERE n.node = ?3 OR NOT EXISTS (SELECT 1 FROM node \
+                     WHERE node.name = n.node AND node.heartbeat_date > ?4)) \
+                 OR (NOT EXISTS (SELECT 1 FROM api_job_node o WHERE o.uuid = api_job.uuid) \
+                   AND NOT EXISTS (SELECT 1 FROM node \
+                     WHERE node.name <> ?3 AND node.heartbeat_date > ?4)))",
+                params![result, now_ms, node, live_after],
+            )
+        })
+    }
 }
