@@ -5,6 +5,7 @@
 //! cargo run --release --example load -- --clients 64 --seconds 20
 //! cargo run --release --example load -- --cancel-percent 20 --bad-login-percent 10 --copiers 1
 //! cargo run --release --example load -- --addr 127.0.0.1:50051 --password … --server-pid …
+//! cargo run --release --example load -- --addr 127.0.0.1:50051 --also 127.0.0.1:50052 …
 //! ```
 //!
 //! Without `--addr` the server runs in this process on 127.0.0.1:0 with a temporary data dir
@@ -73,6 +74,10 @@ struct Args {
     /// image files this program writes to a temporary directory).
     #[arg(long)]
     addr: Option<String>,
+    /// More servers sharing the inventory of --addr (repeatable): the clients are spread
+    /// over --addr and these, round robin; images are added through --addr.
+    #[arg(long, requires = "addr")]
+    also: Vec<String>,
     /// The admin password of the server at --addr.
     #[arg(long, env = "IMGHASH_ADMIN_PASSWORD", default_value = "load-test")]
     password: String,
@@ -211,9 +216,10 @@ async fn main() -> anyhow::Result<()> {
     std::fs::File::create(&sparse)?.set_len(args.copy_mib << 20)?;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.clients {
+    let servers: Vec<&String> = std::iter::once(&addr).chain(&args.also).collect();
+    for i in 0..args.clients {
         tasks.push(tokio::spawn(mix::client(
-            connect(&addr).await?,
+            connect(servers[i % servers.len()]).await?,
             shared.clone(),
         )));
     }

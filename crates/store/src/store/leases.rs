@@ -72,8 +72,9 @@ fn full(tx: &mut dyn Conn, now_ms: i64, live_after: i64, min_capacity: i64) -> R
         "SELECT count(*) FROM hash_lease WHERE state = 'running' AND expire_date > ?1",
         params![now_ms],
     )?;
+    // PostgreSQL sums bigints into a numeric: the cast keeps it an integer in both.
     let capacity = tx.query_value(
-        "SELECT coalesce(sum(capacity), 0) FROM node WHERE heartbeat_date > ?1",
+        "SELECT CAST(coalesce(sum(capacity), 0) AS BIGINT) FROM node WHERE heartbeat_date > ?1",
         params![live_after],
     )?;
     let (running, capacity) = (
