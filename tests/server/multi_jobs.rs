@@ -183,3 +183,30 @@ async fn when_the_server_computing_is_killed_another_takes_over_and_every_waiter
     let took_over = "stopped renewing its lease; taking it over";
     assert!(b.logged(took_over) || c.logged(took_over));
 }
+
+#[tokio::test]
+async fn when_every_caller_of_the_computing_server_leaves_a_waiter_elsewhere_takes_it_over() {
+    let shared = Shared::new();
+    let (image, md5) = big_rbd_image("multi-leave", shared.dir.path(), 2048 * MIB);
+    let a = Node::start(&shared, "a").await;
+    let b = Node::start(&shared, "b").await;
+    let session = a.login().await;
+    let (image_uuid, storage) = add_on_ceph(&a, &session, &image).await;
+
+    let on_a = start_streaming(&a, &session, &image_uuid, &storage).await;
+    let waiter = {
+        let request = authed(&session, hash_request(&image_uuid, &storage, "md5"));
+        let mut client = b.images();
+        tokio::spawn(async move { client.calculate_image_hash(request).await })
+    };
+    b.wait_for_log("another server computes this hash; waiting for it")
+        .await;
+    // a's only caller goes away: a cancels its job and releases the lease.
+    drop(on_a);
+    a.wait_for_log("no request waits for the hash job any more")
+        .await;
+
+    let hash = waiter.await.unwrap().unwrap().into_inner().hash.unwrap();
+    assert_eq!(hash.value, md5);
+    assert!(b.logged("taking it over"));
+}

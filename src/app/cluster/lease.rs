@@ -168,6 +168,8 @@ impl Shared {
             .await?;
             let (now, lease) = now_and_lease;
             let Some(lease) = lease else {
+                tracing::info!(lease = %self.name, node = %holder.node,
+                    "the server computing this hash gave it up; taking it over");
                 return Ok(Waited::Free);
             };
             match lease.state.as_str() {
