@@ -51,7 +51,7 @@ fn json_names_the_cpu_and_for_each_algorithm_both_rates_a_strategy_and_a_core() 
         assert!(row["file_mb_per_s"].as_f64().unwrap() > 0.0, "{row}");
         let strategy = row["strategy"].as_str().unwrap();
         assert!(
-            ["inline", "handoff", "split-read", "parallel"].contains(&strategy),
+            ["inline", "handoff", "split-read", "parallel", "mapped"].contains(&strategy),
             "{row}"
         );
         assert!(

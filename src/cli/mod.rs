@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use imghash_engine::tuning::ReadStrategy;
 use imghash_engine::{
     Algorithm, ChunkSink, ContentSource, HashJob, HashJobBuilder, ImageFormat, Report,
 };
@@ -61,6 +62,11 @@ pub struct HashOptions {
     /// Show progress on stderr even when it is not a terminal.
     #[arg(long)]
     pub progress: bool,
+    /// How to read and feed the digests: auto (default: what the engine measures fastest
+    /// on this machine), inline, handoff, split-read, parallel. The digests never depend
+    /// on it.
+    #[arg(long, value_name = "STRATEGY", value_parser = parse_read_strategy)]
+    pub read_strategy: Option<ReadStrategy>,
     /// Hash the disk an image holds, not the image file's bytes: a qcow2 (with its backing
     /// chain), vmdk or raw image gives the checksum of `qemu-img convert -O raw IMAGE`.
     #[arg(long)]
@@ -70,6 +76,19 @@ pub struct HashOptions {
     pub image_format: Option<ImageFormat>,
     #[command(flatten)]
     pub ceph: rbd::CephOptions,
+}
+
+fn parse_read_strategy(name: &str) -> Result<ReadStrategy, String> {
+    ReadStrategy::ALL
+        .into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = ReadStrategy::ALL.iter().map(|s| s.name()).collect();
+            format!(
+                "unknown read strategy {name:?}: one of {}",
+                names.join(", ")
+            )
+        })
 }
 
 fn parse_image_format(name: &str) -> Result<ImageFormat, String> {
@@ -82,6 +101,10 @@ impl HashOptions {
     /// built only if some file of the run needs one (XXH* and MD5 alone never do) and then
     /// shared by every file the job's clones hash.
     pub fn configure(&self, job: HashJobBuilder) -> anyhow::Result<HashJobBuilder> {
+        let job = match self.read_strategy {
+            Some(strategy) => job.read_strategy(strategy),
+            None => job,
+        };
         Ok(match self.threads {
             Some(0) => return Err(UsageError("--threads must be at least 1".to_string()).into()),
             Some(n) => job.threads(n),

@@ -75,7 +75,8 @@ pub fn run(args: SpeedArgs) -> anyhow::Result<ExitCode> {
             algorithm,
             memory: rate(in_memory.bytes, in_memory.elapsed),
             file: rate(from_file.bytes, from_file.elapsed),
-            strategy: choice.strategy.to_string(),
+            // What the file's run did: a local file may be probed and mapped.
+            strategy: from_file.strategy.to_string(),
             core: choice.cores[0].1.to_string(),
         });
     }

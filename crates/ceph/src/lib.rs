@@ -23,6 +23,7 @@ mod error;
 mod header;
 mod source;
 mod spec;
+mod window;
 
 pub use cluster::{Cluster, ClusterConfig, Pool};
 pub use error::{CephError, ErrorKind, Result};

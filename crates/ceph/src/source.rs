@@ -3,17 +3,11 @@
 //!
 //! A round trip to an OSD costs far more than a local `pread`, so the engine's small
 //! sequential reads are served from whole objects that a few fetcher threads read ahead
-//! of it (the read-ahead window). An object is dropped from the window once every byte
-//! of it has been handed out (or, for a hole, skipped), so memory stays at a handful of
-//! objects whatever the image size. A reader that needs an object the fetchers will not
-//! reach soon (the engine's parallel mode hands out stretches further apart than the
-//! window) fetches it itself instead of waiting, so no reader ever waits on another.
+//! of it (the read-ahead window, in [`crate::window`]).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::CString;
 use std::io;
 use std::ops::Range;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use imghash_engine::Source;
@@ -22,15 +16,7 @@ use crate::cluster::{Cluster, Pool};
 use crate::error::{CephError, Result};
 use crate::header::ImageLayout;
 use crate::spec::RbdSpec;
-
-/// Bytes of objects the fetchers may hold ahead of the engine: four 4 MiB objects in
-/// flight hide a round trip, and with librados's own ~27 MiB the process stays under the
-/// engine's 64 MiB resident target (measured ~50 MiB; a 32 MiB window measured ~73 MiB).
-const READ_AHEAD_BYTES: u64 = 16 << 20;
-
-/// Bytes asked of an OSD per request: librados receives each reply into a buffer of its
-/// own before copying it out, so smaller requests keep that second copy small.
-const FETCH_PIECE: usize = 1 << 20;
+use crate::window::ReadAhead;
 
 /// An RBD image (or snapshot) opened for hashing.
 pub struct RbdSource {
@@ -38,7 +24,7 @@ pub struct RbdSource {
     layout: ImageLayout,
     /// The image's own pool, for re-reading its header at the end.
     header_pool: Pool,
-    shared: Arc<Shared>,
+    shared: Arc<ReadAhead>,
     fetchers: Vec<JoinHandle<()>>,
 }
 
@@ -63,15 +49,8 @@ impl RbdSource {
         if let Some(snap_id) = layout.snap_id {
             data_pool.read_snapshot(snap_id);
         }
-        let window_objects = (READ_AHEAD_BYTES / layout.object_size).clamp(2, 16) as usize;
-        let shared = Arc::new(Shared {
-            pool: data_pool,
-            layout: layout.clone(),
-            window: Mutex::new(Window::default()),
-            changed: Condvar::new(),
-            window_objects,
-        });
-        let fetchers = (0..window_objects.min(layout.object_count() as usize))
+        let shared = Arc::new(ReadAhead::new(data_pool, layout.clone()));
+        let fetchers = (0..shared.window_objects.min(layout.object_count() as usize))
             .map(|i| {
                 let shared = shared.clone();
                 std::thread::Builder::new()
@@ -100,8 +79,7 @@ impl RbdSource {
 
 impl Drop for RbdSource {
     fn drop(&mut self) {
-        self.shared.lock().shutdown = true;
-        self.shared.changed.notify_all();
+        self.shared.shut_down();
         for fetcher in self.fetchers.drain(..) {
             // A fetcher that panicked has nothing left to clean up.
             let _ = fetcher.join();
@@ -182,235 +160,5 @@ impl Source for RbdSource {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(Some("was deleted".into())),
             Err(e) => Err(e),
         }
-    }
-}
-
-/// State shared by the readers (engine threads) and the fetcher threads.
-struct Shared {
-    pool: Pool,
-    layout: ImageLayout,
-    window: Mutex<Window>,
-    /// Signalled whenever an object arrives or leaves the window, or on shutdown.
-    changed: Condvar,
-    window_objects: usize,
-}
-
-#[derive(Default)]
-struct Window {
-    /// The next object the fetchers will consider.
-    next_fetch: u64,
-    /// Objects being fetched or not yet wholly handed out.
-    slots: BTreeMap<u64, Slot>,
-    /// Objects at or beyond `next_fetch` already handed out (fetched by a reader itself),
-    /// which the fetchers must skip.
-    done_ahead: BTreeSet<u64>,
-    /// Buffers of dropped objects, for reuse.
-    spare: Vec<Vec<u8>>,
-    shutdown: bool,
-}
-
-impl Window {
-    /// Keeps a dropped object's buffer for the next fetch (reallocating 4 MiB buffers
-    /// from several threads made glibc hold several times the window resident).
-    fn recycle(&mut self, bytes: Option<Vec<u8>>, keep: usize) {
-        if let Some(bytes) = bytes.filter(|b| b.capacity() > 0) {
-            if self.spare.len() < keep {
-                self.spare.push(bytes);
-            }
-        }
-    }
-}
-
-enum Slot {
-    Loading,
-    Ready {
-        object: Arc<Object>,
-        /// Bytes of the object's range handed out (or skipped) so far.
-        consumed: u64,
-    },
-    Failed(io::ErrorKind, String),
-}
-
-/// One data object's bytes; past `filled` (a short or absent object) it reads as zeros.
-struct Object {
-    bytes: Vec<u8>,
-    filled: usize,
-}
-
-impl Object {
-    fn copy_to(&self, buf: &mut [u8], within: usize) {
-        // An absent object has no bytes at all, so only slice them where data lies.
-        let data_len = self.filled.saturating_sub(within).min(buf.len());
-        let (data, zeros) = buf.split_at_mut(data_len);
-        if data_len > 0 {
-            data.copy_from_slice(&self.bytes[within..within + data_len]);
-        }
-        zeros.fill(0);
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Window> {
-        // A panic while holding the lock leaves counters at worst stale, never unsafe.
-        self.window.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn object_name(&self, number: u64) -> CString {
-        CString::new(self.layout.object_name(number)).expect("object names have no NUL")
-    }
-
-    /// The image bytes object `number` covers, relative to the object's start.
-    fn object_range(&self, number: u64) -> Range<usize> {
-        let start = number * self.layout.object_size;
-        0..(self.layout.len - start).min(self.layout.object_size) as usize
-    }
-
-    /// Reads object `number` whole into `bytes`, a piece at a time. An absent object
-    /// comes back empty, with `bytes` returned for reuse.
-    fn fetch(&self, number: u64, mut bytes: Vec<u8>) -> io::Result<(Object, Option<Vec<u8>>)> {
-        let len = self.object_range(number).len();
-        bytes.resize(len, 0);
-        let name = self.object_name(number);
-        let mut filled = 0;
-        while filled < len {
-            let end = (filled + FETCH_PIECE).min(len);
-            let got = self
-                .pool
-                .read(&name, &mut bytes[filled..end], filled as u64)
-                .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("reading object {}: {e}", self.layout.object_name(number)),
-                    )
-                })?;
-            match got {
-                None if filled == 0 => {
-                    let absent = Object {
-                        bytes: Vec::new(),
-                        filled: 0,
-                    };
-                    return Ok((absent, Some(bytes)));
-                }
-                got => filled += got.unwrap_or(0),
-            }
-            if filled < end {
-                break; // the object ends here; the rest of its range reads as zeros
-            }
-        }
-        Ok((Object { bytes, filled }, None))
-    }
-
-    /// The fetcher threads' loop: fetch the next object while the window has room.
-    fn fetch_ahead(&self) {
-        let count = self.layout.object_count();
-        loop {
-            let (number, buffer) = {
-                let mut window = self.lock();
-                loop {
-                    if window.shutdown {
-                        return;
-                    }
-                    // Skip objects a reader already fetched itself.
-                    loop {
-                        let next = window.next_fetch;
-                        let taken =
-                            window.slots.contains_key(&next) || window.done_ahead.remove(&next);
-                        if next >= count || !taken {
-                            break;
-                        }
-                        window.next_fetch += 1;
-                    }
-                    if window.next_fetch < count && window.slots.len() < self.window_objects {
-                        break;
-                    }
-                    window = self.changed.wait(window).unwrap_or_else(|e| e.into_inner());
-                }
-                let number = window.next_fetch;
-                window.next_fetch += 1;
-                window.slots.insert(number, Slot::Loading);
-                (number, window.spare.pop().unwrap_or_default())
-            };
-            let fetched = self.fetch(number, buffer);
-            self.finish_loading(number, fetched);
-        }
-    }
-
-    fn finish_loading(&self, number: u64, fetched: io::Result<(Object, Option<Vec<u8>>)>) {
-        let mut window = self.lock();
-        let slot = match fetched {
-            Ok((object, unused)) => {
-                window.recycle(unused, self.window_objects);
-                Slot::Ready {
-                    object: Arc::new(object),
-                    consumed: 0,
-                }
-            }
-            Err(e) => Slot::Failed(e.kind(), e.to_string()),
-        };
-        window.slots.insert(number, slot);
-        drop(window);
-        self.changed.notify_all();
-    }
-
-    /// Object `number` from the window, waiting for or fetching it as needed; `None` if
-    /// it was already handed out whole.
-    fn object(&self, number: u64) -> io::Result<Option<Arc<Object>>> {
-        let mut window = self.lock();
-        loop {
-            match window.slots.get(&number) {
-                Some(Slot::Ready { object, .. }) => return Ok(Some(object.clone())),
-                Some(Slot::Failed(kind, message)) => {
-                    return Err(io::Error::new(*kind, message.clone()))
-                }
-                Some(Slot::Loading) => {}
-                None if number < window.next_fetch || window.done_ahead.contains(&number) => {
-                    return Ok(None)
-                }
-                None => {
-                    let room = self.window_objects.saturating_sub(window.slots.len()) as u64;
-                    if number - window.next_fetch >= room {
-                        // The fetchers will not reach it soon: fetch it here.
-                        window.slots.insert(number, Slot::Loading);
-                        let buffer = window.spare.pop().unwrap_or_default();
-                        drop(window);
-                        let fetched = self.fetch(number, buffer);
-                        self.finish_loading(number, fetched);
-                        window = self.lock();
-                        continue;
-                    }
-                }
-            }
-            window = self.changed.wait(window).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// Records that `bytes` more of object `number` were handed out, dropping it once all
-    /// of its range has been.
-    fn consumed(&self, number: u64, bytes: u64) {
-        let mut window = self.lock();
-        let whole = self.object_range(number).len() as u64;
-        let Some(Slot::Ready { consumed, .. }) = window.slots.get_mut(&number) else {
-            return;
-        };
-        *consumed += bytes;
-        if *consumed < whole {
-            return;
-        }
-        if let Some(Slot::Ready { object, .. }) = window.slots.remove(&number) {
-            if number >= window.next_fetch {
-                window.done_ahead.insert(number);
-            }
-            let bytes = Arc::try_unwrap(object).ok().map(|object| object.bytes);
-            window.recycle(bytes, self.window_objects);
-        }
-        drop(window);
-        self.changed.notify_all();
-    }
-
-    /// Whether object `number` exists with data, asked of the OSD directly.
-    fn exists_on_osd(&self, number: u64) -> io::Result<bool> {
-        let mut probe = [0u8; 1];
-        let filled = self.pool.read(&self.object_name(number), &mut probe, 0)?;
-        Ok(filled.unwrap_or(0) > 0)
     }
 }

@@ -78,6 +78,7 @@ mod error;
 mod handle;
 mod job;
 pub mod manifest;
+mod mapping;
 mod reader;
 mod sink;
 mod size;

@@ -35,6 +35,13 @@ pub trait Source: Send + Sync {
         Ok((offset < self.len()).then(|| offset..self.len()))
     }
 
+    /// The local file this source reads, byte for byte at the same offsets, if it is one:
+    /// the engine may then map stretches of it instead of reading them (see `mapping`).
+    /// The default says none.
+    fn mapped_file(&self) -> Option<&File> {
+        None
+    }
+
     /// Called after the last read: `Some(reason)` if the source changed since it was
     /// opened (so the digest would describe no real state of it).
     fn changed_since_open(&self) -> io::Result<Option<String>> {
@@ -214,6 +221,10 @@ impl Source for FileSource {
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.file.read_at(buf, offset)
+    }
+
+    fn mapped_file(&self) -> Option<&File> {
+        Some(&self.file)
     }
 
     fn next_data(&self, offset: u64) -> io::Result<Option<Range<u64>>> {

@@ -24,10 +24,11 @@ const REFERENCES: [(Algorithm, &[&str]); 8] = [
     (Algorithm::Blake3, &["b3sum"]),
 ];
 
-const FORCED: [ReadStrategy; 3] = [
+const FORCED: [ReadStrategy; 4] = [
     ReadStrategy::Inline,
     ReadStrategy::Handoff,
     ReadStrategy::SplitRead,
+    ReadStrategy::Mapped,
 ];
 
 /// The digest `command` prints for `path` (xxhsum prints XXH3 as `XXH3 (path) = hex`).
@@ -189,6 +190,38 @@ fn the_parallel_strategy_gives_b3sum_s_value_and_is_refused_where_it_cannot_appl
         .unwrap();
     let refused = split.hash_reader(&mut &b"abc"[..]).unwrap_err().to_string();
     assert!(refused.contains("read strategy split-read"), "{refused}");
+    let mapped = HashJob::builder([Algorithm::Md5])
+        .read_strategy(ReadStrategy::Mapped)
+        .build()
+        .unwrap();
+    let refused = mapped
+        .hash_reader(&mut &b"abc"[..])
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("read strategy mapped"), "{refused}");
+    let refused = mapped.hash_slice(b"abc").unwrap_err().to_string();
+    assert!(refused.contains("needs a local file"), "{refused}");
+}
+
+#[test]
+fn a_lone_digest_of_a_large_file_is_probed_and_gives_the_reference_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    // Past the size from which the engine measures, with a hole after the probed windows.
+    let path = dir.path().join("large.img");
+    let file = File::create(&path).unwrap();
+    file.set_len(80 * MIB + 4321).unwrap();
+    file.write_all_at(&noise(40 * MIB as usize, 7), 0).unwrap();
+    file.write_all_at(&noise(MIB as usize, 8), 79 * MIB)
+        .unwrap();
+    for (algorithm, command) in [REFERENCES[0], REFERENCES[5]] {
+        let job = HashJob::builder([algorithm]).threads(2).build().unwrap();
+        let report = job.hash_file(&path).unwrap();
+        let expected = reference(command, &path);
+        assert_eq!(report.digests[0].value(), expected, "{algorithm}");
+        // The probe settles on one way or the other, whichever this machine hashes faster.
+        let ways = [ReadStrategy::Mapped, ReadStrategy::Inline];
+        assert!(ways.contains(&report.strategy), "{:?}", report.strategy);
+    }
 }
 
 #[test]

@@ -37,21 +37,25 @@ impl<'a> OneThreadDigests<'a> {
 
     /// Feeds the next block to every digest.
     pub(super) fn feed(&mut self, block: &Block) {
+        match block.bytes() {
+            Some(data) => self.feed_piece(Piece::Bytes(data)),
+            None => self.feed_piece(Piece::Zeros(block.len as u64)),
+        }
+    }
+
+    /// Feeds the next bytes, or the next run of zeros, to every digest.
+    pub(super) fn feed_piece(&mut self, piece: Piece<'_>) {
         for hasher in &mut self.hashers {
             let pool = self.pool.filter(|_| hasher.uses_pool());
             let mut update = |data: &[u8]| match pool {
                 Some(pool) => pool.install(|| hasher.update(data)),
                 None => hasher.update(data),
             };
-            match block.bytes() {
-                Some(data) => update(data),
-                None => feed_zeros(block.len as u64, &mut update),
+            match piece {
+                Piece::Bytes(data) => update(data),
+                Piece::Zeros(len) => feed_zeros(len, &mut update),
             }
         }
-        let piece = match block.bytes() {
-            Some(data) => Piece::Bytes(data),
-            None => Piece::Zeros(block.len as u64),
-        };
         self.cursors.iter_mut().for_each(|c| c.feed(piece));
     }
 

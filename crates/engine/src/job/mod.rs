@@ -10,6 +10,7 @@ mod builder;
 mod feed;
 mod handoff;
 mod inline;
+mod mapped;
 mod parallel;
 mod run;
 mod split_read;
@@ -94,6 +95,9 @@ pub struct Report {
     pub bytes: u64,
     /// Wall time of the job.
     pub elapsed: Duration,
+    /// How the input was read: the strategy forced or chosen (for [`ReadStrategy::Mapped`]
+    /// chosen by the engine, [`ReadStrategy::Inline`] if the probe found reading faster).
+    pub strategy: ReadStrategy,
 }
 
 impl Report {
@@ -155,9 +159,11 @@ pub struct HashJob {
 }
 
 impl HashJob {
-    /// What this job would do with an input of `len` bytes (`None` for a stream): the read
-    /// strategy and each algorithm's digest core. Measures the machine first if no job
-    /// has yet (a few milliseconds, once per process).
+    /// What this job would do with an input of `len` bytes (`None` for a stream) that is
+    /// not a local file: the read strategy and each algorithm's digest core. Measures the
+    /// machine first if no job has yet (a few milliseconds, once per process). A local
+    /// file may be read another way ([`ReadStrategy::Mapped`]): [`Report::strategy`] says
+    /// what a run did.
     ///
     /// ```
     /// use imghash_engine::{tuning::ReadStrategy, Algorithm, HashJob};
@@ -169,7 +175,11 @@ impl HashJob {
     /// ```
     pub fn choice(&self, len: Option<u64>) -> Result<Choice> {
         let read_size = self.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
-        let strategy = strategy::choose(self, len, read_size, crate::calibrate::strategy_times)?;
+        let input = strategy::InputKind {
+            len,
+            mappable: false,
+        };
+        let strategy = strategy::choose(self, input, read_size, crate::calibrate::strategy_times)?;
         let core_of = |a: Algorithm| {
             let digest = if a.is_chunked() { base_algorithm(a) } else { a };
             crate::calibrate::fastest_core(digest)

@@ -10,21 +10,27 @@ use crate::chunked::BLAKE3_SUBTREE;
 use crate::consumers::ChunkedDigest;
 use crate::error::{Error, Result};
 use crate::reader::{BufferPool, Input, ReadPlan};
+use crate::tuning::ReadStrategy;
 use crate::Algorithm;
 
 use super::feed::OneThreadDigests;
-use super::strategy::{choose, Strategy};
+use super::strategy::{choose, InputKind, Strategy};
 use super::{Digest, HashJob, Report, Threads, DEFAULT_BLOCK_SIZE};
 
 impl HashJob {
     pub(super) fn run(&self, input: Input<'_>) -> Result<Report> {
         let started = Instant::now();
         let read_size = self.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
-        let len = match &input {
-            Input::Source(source) => Some(source.len()),
-            Input::Stream(_) => None,
+        let (len, file) = match &input {
+            Input::Source(source) => (Some(source.len()), source.mapped_file()),
+            Input::Stream(_) => (None, None),
         };
-        let strategy = choose(self, len, read_size, crate::calibrate::strategy_times)?;
+        let kind = InputKind {
+            len,
+            mappable: file.is_some(),
+        };
+        let strategy = choose(self, kind, read_size, crate::calibrate::strategy_times)?;
+        let mut used = strategy.public();
         let parallel = matches!(strategy, Strategy::Parallel { .. });
         // Only the parallel mode and BLAKE3 use the pool, so only they build one.
         let pool = if parallel || self.algorithms.contains(&Algorithm::Blake3) {
@@ -54,6 +60,15 @@ impl HashJob {
                 self.run_parallel(source, unit, read_size, &chunked, pool),
                 Vec::new(),
             ),
+            (Strategy::Mapped(mode), Input::Source(source), _) => {
+                let file = file.expect("only local files are mapped");
+                let (bytes, values, mapped) =
+                    self.run_mapped(source, file, one_thread(), read_size, mode);
+                if !mapped {
+                    used = ReadStrategy::Inline;
+                }
+                (bytes, values)
+            }
             (Strategy::SplitRead, Input::Source(source), _) => {
                 self.run_split_read(source, one_thread(), read_size)
             }
@@ -89,6 +104,7 @@ impl HashJob {
             digests,
             bytes,
             elapsed: started.elapsed(),
+            strategy: used,
         })
     }
 

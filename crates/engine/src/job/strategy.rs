@@ -11,6 +11,7 @@ use crate::size::{MAX_CHUNK_SIZE, MIB};
 use crate::tuning::ReadStrategy;
 use crate::Algorithm;
 
+use super::mapped::MapMode;
 use super::HashJob;
 
 /// Smallest unit of work in the parallel mode, so that per-unit overhead stays negligible.
@@ -37,6 +38,8 @@ pub(crate) enum Strategy {
     Inline,
     /// One reader hands every block to one thread per digest ([`super::handoff`]).
     Handoff,
+    /// The calling thread hashes a local file through mappings ([`super::mapped`]).
+    Mapped(MapMode),
 }
 
 impl Strategy {
@@ -47,19 +50,30 @@ impl Strategy {
             Strategy::SplitRead => ReadStrategy::SplitRead,
             Strategy::Inline => ReadStrategy::Inline,
             Strategy::Handoff => ReadStrategy::Handoff,
+            Strategy::Mapped(_) => ReadStrategy::Mapped,
         }
     }
 }
 
-/// What `job` does with an input of `len` bytes (`None` for a stream), read `read_size`
-/// bytes at a time. `measured` gives the strategy race of a digest hashed alone (see
-/// `calibrate`), and is called only when the choice depends on it.
+/// What an input is, as far as the choice goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InputKind {
+    /// Its length; `None` for a stream.
+    pub(crate) len: Option<u64>,
+    /// True for a local file the engine may map.
+    pub(crate) mappable: bool,
+}
+
+/// What `job` does with `input`, read `read_size` bytes at a time. `measured` gives the
+/// strategy race of a digest hashed alone (see `calibrate`), and is called only when the
+/// choice depends on it.
 pub(crate) fn choose(
     job: &HashJob,
-    len: Option<u64>,
+    input: InputKind,
     read_size: usize,
     measured: impl FnOnce(Algorithm) -> StrategyTimes,
 ) -> Result<Strategy> {
+    let len = input.len;
     let cannot = |why: &str| {
         Error::InvalidRequest(format!(
             "read strategy {} cannot apply: {why}",
@@ -78,16 +92,19 @@ pub(crate) fn choose(
             .ok_or_else(|| {
                 cannot("it needs a file, and only chunked constructions or BLAKE3 over 4 MiB")
             }),
-        ReadStrategy::Auto => Ok(choose_auto(job, len, read_size, measured)),
+        ReadStrategy::Mapped if input.mappable => Ok(Strategy::Mapped(MapMode::Always)),
+        ReadStrategy::Mapped => Err(cannot("it needs a local file")),
+        ReadStrategy::Auto => Ok(choose_auto(job, input, read_size, measured)),
     }
 }
 
 fn choose_auto(
     job: &HashJob,
-    len: Option<u64>,
+    input: InputKind,
     read_size: usize,
     measured: impl FnOnce(Algorithm) -> StrategyTimes,
 ) -> Strategy {
+    let len = input.len;
     if let Some(unit) = len.and_then(|len| parallel_unit(job, len)) {
         return Strategy::Parallel { unit };
     }
@@ -99,6 +116,10 @@ fn choose_auto(
     // measurement.
     if lone == Algorithm::Blake3 || len.is_some_and(|len| len < WORTH_MEASURING) {
         return Strategy::Inline;
+    }
+    // A local file is measured on itself: its first windows, read and mapped in turn.
+    if input.mappable {
+        return Strategy::Mapped(MapMode::Probe);
     }
     let times = measured(lone);
     let mut candidates = vec![
@@ -187,12 +208,19 @@ mod tests {
         }
     }
 
+    fn not_a_file(len: Option<u64>) -> InputKind {
+        InputKind {
+            len,
+            mappable: false,
+        }
+    }
+
     fn never_measured(algorithm: Algorithm) -> StrategyTimes {
         panic!("the choice for {algorithm} should not need a measurement")
     }
 
     fn auto(job: &HashJob, len: Option<u64>, measured: StrategyTimes) -> Strategy {
-        choose(job, len, BLOCK, |_| measured).unwrap()
+        choose(job, not_a_file(len), BLOCK, |_| measured).unwrap()
     }
 
     #[test]
@@ -256,14 +284,40 @@ mod tests {
             .threads(2)
             .build()
             .unwrap();
-        let small = choose(&lone, Some(WORTH_MEASURING - 1), BLOCK, never_measured);
+        let small = choose(
+            &lone,
+            not_a_file(Some(WORTH_MEASURING - 1)),
+            BLOCK,
+            never_measured,
+        );
         assert_eq!(small.unwrap(), Strategy::Inline);
         let several = HashJob::builder([Algorithm::Md5, Algorithm::Sha256])
             .threads(2)
             .build()
             .unwrap();
-        let chosen = choose(&several, Some(GIB), BLOCK, never_measured);
+        let chosen = choose(&several, not_a_file(Some(GIB)), BLOCK, never_measured);
         assert_eq!(chosen.unwrap(), Strategy::Handoff);
+    }
+
+    #[test]
+    fn a_lone_digest_of_a_local_file_is_probed_on_the_file_itself() {
+        let job = HashJob::builder([Algorithm::Xxh3])
+            .threads(2)
+            .build()
+            .unwrap();
+        let file = |len| InputKind {
+            len: Some(len),
+            mappable: true,
+        };
+        let chosen = choose(&job, file(GIB), BLOCK, never_measured).unwrap();
+        assert_eq!(chosen, Strategy::Mapped(MapMode::Probe));
+        let small = choose(&job, file(WORTH_MEASURING - 1), BLOCK, never_measured);
+        assert_eq!(small.unwrap(), Strategy::Inline);
+        let forced = job.with_read_strategy(ReadStrategy::Mapped);
+        let chosen = choose(&forced, file(1), BLOCK, never_measured).unwrap();
+        assert_eq!(chosen, Strategy::Mapped(MapMode::Always));
+        let refused = choose(&forced, not_a_file(Some(GIB)), BLOCK, never_measured);
+        assert!(refused.unwrap_err().to_string().contains("local file"));
     }
 
     #[test]
@@ -272,7 +326,7 @@ mod tests {
             .threads(2)
             .build()
             .unwrap();
-        let unit = match choose(&job, Some(GIB), BLOCK, never_measured).unwrap() {
+        let unit = match choose(&job, not_a_file(Some(GIB)), BLOCK, never_measured).unwrap() {
             Strategy::Parallel { unit } => unit,
             other => panic!("expected the parallel mode, got {other:?}"),
         };
@@ -281,7 +335,7 @@ mod tests {
             unit % job.chunk_size_of(Algorithm::MerkleSha256).unwrap(),
             0
         );
-        let stream = choose(&job, None, BLOCK, never_measured).unwrap();
+        let stream = choose(&job, not_a_file(None), BLOCK, never_measured).unwrap();
         assert_eq!(stream, Strategy::Handoff);
     }
 
@@ -290,7 +344,14 @@ mod tests {
         let settings = HashJob::builder([Algorithm::Md5]).threads(2);
         // Past `build`, which refuses Parallel for MD5 already: `choose` refuses it too.
         let job = settings.build().unwrap();
-        let forced = |s| choose(&job.with_read_strategy(s), Some(GIB), BLOCK, never_measured);
+        let forced = |s| {
+            choose(
+                &job.with_read_strategy(s),
+                not_a_file(Some(GIB)),
+                BLOCK,
+                never_measured,
+            )
+        };
         assert_eq!(forced(ReadStrategy::Inline).unwrap(), Strategy::Inline);
         assert_eq!(forced(ReadStrategy::Handoff).unwrap(), Strategy::Handoff);
         assert_eq!(
@@ -303,7 +364,7 @@ mod tests {
             .read_strategy(ReadStrategy::SplitRead)
             .build()
             .unwrap();
-        let refused = choose(&split_stream, None, BLOCK, never_measured).unwrap_err();
+        let refused = choose(&split_stream, not_a_file(None), BLOCK, never_measured).unwrap_err();
         assert!(refused.to_string().contains("split-read"), "{refused}");
     }
 }
