@@ -142,6 +142,43 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX api_job_state ON api_job (state, create_date);
     "#,
+    // 5: several servers on one inventory: nodes and their heartbeats, the node of each
+    // Local backup storage, hash leases, the node running each REST job.
+    r#"
+    CREATE TABLE node (
+        name           CTEXT  NOT NULL PRIMARY KEY,
+        advertise      CTEXT,
+        instance       CTEXT  NOT NULL,
+        capacity       BIGINT NOT NULL,
+        heartbeat_date BIGINT NOT NULL,
+        create_date    BIGINT NOT NULL
+    );
+
+    CREATE TABLE backup_storage_node (
+        backup_storage_uuid CTEXT NOT NULL PRIMARY KEY
+            REFERENCES backup_storage (uuid) ON DELETE CASCADE,
+        node                CTEXT NOT NULL
+    );
+
+    CREATE TABLE hash_lease (
+        key         CTEXT  NOT NULL PRIMARY KEY,
+        computation CTEXT  NOT NULL,
+        node        CTEXT  NOT NULL,
+        instance    CTEXT  NOT NULL,
+        state       CTEXT  NOT NULL,
+        error_kind  CTEXT,
+        error       CTEXT,
+        expire_date BIGINT NOT NULL,
+        end_date    BIGINT
+    );
+    CREATE INDEX hash_lease_instance ON hash_lease (instance);
+    CREATE INDEX hash_lease_state ON hash_lease (state, expire_date);
+
+    CREATE TABLE api_job_node (
+        uuid CTEXT NOT NULL PRIMARY KEY REFERENCES api_job (uuid) ON DELETE CASCADE,
+        node CTEXT NOT NULL
+    );
+    "#,
 ];
 
 // Both back-ends must count the same versions.
