@@ -35,6 +35,10 @@ pub enum ApiError {
     /// Too many hash jobs running and queued (SYS.1006, RESOURCE_EXHAUSTED).
     #[error("{0}")]
     TooManyJobs(String),
+    /// A service the call needs is out of reach for now: the inventory database is down or
+    /// refuses work (SYS.1006, UNAVAILABLE). Worth retrying.
+    #[error("{0}")]
+    Unavailable(String),
     /// The image file is truncated, changed or unreadable (SYS.1016, DATA_LOSS).
     #[error("{0}")]
     DataLoss(String),
@@ -62,7 +66,8 @@ impl ApiError {
             ApiError::NotFound(_) => ("SYS.1003", "Resource not found"),
             ApiError::FailedPrecondition(_)
             | ApiError::Unsupported(_)
-            | ApiError::TooManyJobs(_) => ("SYS.1006", "Operation failure"),
+            | ApiError::TooManyJobs(_)
+            | ApiError::Unavailable(_) => ("SYS.1006", "Operation failure"),
             ApiError::DataLoss(_) | ApiError::FileUnavailable(_) => ("SYS.1016", "I/O error"),
             ApiError::DeadlineExceeded(_) => ("SYS.1001", "Operation timeout"),
             ApiError::Cancelled(_) => ("SYS.1017", "Operation cancelled"),
@@ -97,6 +102,7 @@ impl ApiError {
             | ApiError::FailedPrecondition(d)
             | ApiError::Unsupported(d)
             | ApiError::TooManyJobs(d)
+            | ApiError::Unavailable(d)
             | ApiError::DataLoss(d)
             | ApiError::FileUnavailable(d)
             | ApiError::DeadlineExceeded(d)
@@ -121,6 +127,10 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Duplicate { .. } | StoreError::InvalidCondition(_) => {
                 ApiError::InvalidArgument(sentence)
+            }
+            StoreError::Unavailable { .. } => {
+                tracing::warn!(error = %err, "inventory database unavailable");
+                ApiError::Unavailable(sentence)
             }
             _ => {
                 tracing::error!(error = %err, "inventory failure");

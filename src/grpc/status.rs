@@ -24,7 +24,7 @@ pub fn grpc_code(err: &ApiError) -> Code {
         ApiError::Unsupported(_) => Code::Unimplemented,
         ApiError::TooManyJobs(_) => Code::ResourceExhausted,
         ApiError::DataLoss(_) => Code::DataLoss,
-        ApiError::FileUnavailable(_) => Code::Unavailable,
+        ApiError::FileUnavailable(_) | ApiError::Unavailable(_) => Code::Unavailable,
         ApiError::DeadlineExceeded(_) => Code::DeadlineExceeded,
         ApiError::Cancelled(_) => Code::Cancelled,
         ApiError::Internal(_) => Code::Internal,
