@@ -97,14 +97,11 @@ impl Fixture {
                 )
                 .unwrap(),
             Backend::Postgres(db) => {
-                db.execute(
+                db.batch(
                     "CREATE FUNCTION fail() RETURNS trigger LANGUAGE plpgsql AS \
-                     $$ BEGIN RAISE EXCEPTION 'simulated failure'; END $$",
-                )
-                .unwrap();
-                db.execute(
-                    "CREATE TRIGGER fail_image_update BEFORE UPDATE ON image \
-                     FOR EACH ROW EXECUTE FUNCTION fail()",
+                     $$ BEGIN RAISE EXCEPTION 'simulated failure'; END $$; \
+                     CREATE TRIGGER fail_image_update BEFORE UPDATE ON image \
+                     FOR EACH ROW EXECUTE FUNCTION fail();",
                 )
                 .unwrap();
             }
@@ -118,7 +115,7 @@ impl Fixture {
                 .pragma_update(None, "user_version", version)
                 .unwrap(),
             Backend::Postgres(db) => {
-                db.execute(&format!(
+                db.batch(&format!(
                     "INSERT INTO imghash_schema_version (version) VALUES ({version})"
                 ))
                 .unwrap();

@@ -55,24 +55,48 @@ impl TestDatabase {
         &self.name
     }
 
-    /// Runs one statement as the admin user in the new database: for a test that must look at
-    /// or break what the store cannot (counts, triggers, terminated connections).
-    pub fn execute(&self, sql: &str) -> Result<u64> {
-        admin(&self.url, sql.to_owned())
-    }
-
-    /// The first column of the first row of `sql`, as text (`count(*)::text`).
-    pub fn query_text(&self, sql: &str) -> Result<Option<String>> {
-        let url = self.url.clone();
-        let sql = sql.to_owned();
+    /// Runs SQL (one or more statements, as `psql` would) as the admin user in the new
+    /// database: for a test that must set up or break what the store cannot (triggers,
+    /// terminated connections).
+    pub fn batch(&self, sql: &str) -> Result<()> {
+        let (url, sql) = (self.url.clone(), sql.to_owned());
         on_own_thread(move || {
-            let mut client = connect(&url)?;
-            let row = client.query_opt(&sql, &[]).map_err(StoreError::Postgres)?;
-            row.map(|r| r.try_get::<_, Option<String>>(0))
-                .transpose()
-                .map(Option::flatten)
+            connect(&url)?
+                .batch_execute(&sql)
                 .map_err(StoreError::Postgres)
         })
+    }
+
+    /// Every row of `sql`, each column as PostgreSQL prints it (`NULL` as `None`): read with
+    /// the simple query protocol, which sends every value as text.
+    pub fn query_rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+        let (url, sql) = (self.url.clone(), sql.to_owned());
+        on_own_thread(move || {
+            let messages = connect(&url)?
+                .simple_query(&sql)
+                .map_err(StoreError::Postgres)?;
+            Ok(messages
+                .iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(row) => Some(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect())
+        })
+    }
+
+    /// The first column of the first row of `sql`, as text.
+    pub fn query_text(&self, sql: &str) -> Result<Option<String>> {
+        let rows = self.query_rows(sql)?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .flatten())
     }
 }
 
@@ -86,11 +110,12 @@ impl Drop for TestDatabase {
     }
 }
 
-fn admin(url: &str, sql: String) -> Result<u64> {
+fn admin(url: &str, sql: String) -> Result<()> {
     let url = url.to_owned();
     on_own_thread(move || {
-        let mut client = connect(&url)?;
-        client.execute(&sql, &[]).map_err(StoreError::Postgres)
+        connect(&url)?
+            .batch_execute(&sql)
+            .map_err(StoreError::Postgres)
     })
 }
 

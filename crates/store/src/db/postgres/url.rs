@@ -137,8 +137,9 @@ fn parse_tls_mode(value: &str) -> std::result::Result<TlsMode, String> {
     })
 }
 
-/// The URL with the password (in `user:password@` or a `password=` parameter) as `***`.
-pub(crate) fn redact(url: &str) -> String {
+/// The URL with the password (in `user:password@` or a `password=` parameter) as `***`: the
+/// form of a database URL fit for a log line.
+pub fn redact(url: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
