@@ -132,7 +132,10 @@ async fn a_server_starting_leaves_another_servers_copy_in_progress_alone() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let _b = Node::start(&shared, "b").await;
-    assert!(copying(), "b's start removed a's temp file (or the copy already ended)");
+    assert!(
+        copying(),
+        "b's start removed a's temp file (or the copy already ended)"
+    );
     let added = adding.await.unwrap().expect("a's copy survives b's start");
     let image = added.into_inner().inventory.unwrap();
     assert_eq!(image.status, "Ready");
