@@ -20,6 +20,6 @@ pub mod net;
 pub mod request_log;
 pub mod rest;
 
-pub use app::{ServerConfig, TlsIdentity};
+pub use app::{DatabaseUrl, ServerConfig, TlsIdentity};
 pub use fronts::{run_fronts, RestFront};
 pub use grpc::run;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stops the cluster start-postgres.sh started in $PG_DIR (fast shutdown), if it runs.
 set -uo pipefail
-: "${PG_DIR:?set PG_DIR to the cluster's directory}"
+: "${PG_DIR:?set PG_DIR to the directory of the cluster}"
 [ -d "$PG_DIR/data" ] || exit 0
 bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
 run_as=()

@@ -12,9 +12,11 @@ pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(7200);
 /// already bound listener, so a test can bind `127.0.0.1:0`.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// Holds `imghash.db` (the SQLite inventory), `admin-password` when generated, and
-    /// `images/`, the default backup storage.
+    /// Holds `imghash.db` (the SQLite inventory, unless `database_url` is set),
+    /// `admin-password` when generated, and `images/`, the default backup storage.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database to keep the inventory in instead of `imghash.db`.
+    pub database_url: Option<DatabaseUrl>,
     /// The admin password: set at first start, replaces the stored one on a later start.
     /// `None`: keep the stored one, or generate one at first start.
     pub admin_password: Option<String>,
@@ -82,6 +84,29 @@ impl std::fmt::Debug for TlsIdentity {
     }
 }
 
+/// A `postgres://` URL. Its `Debug` hides the password, so that logging a [`ServerConfig`]
+/// cannot leak it.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL; it is checked when the server connects.
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The URL with its password, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", imghash_store::redact_url(&self.0))
+    }
+}
+
 impl ServerConfig {
     /// Defaults for a data directory: 2 jobs, 16 queued, all cores, 7200 s sessions, 5
     /// failed logins in 60 s lock an account for 60 s, plaintext, 10 s Ceph time-out, and
@@ -89,6 +114,7 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
+            database_url: None,
             admin_password: None,
             hash_threads: None,
             max_jobs: 2,
@@ -116,7 +142,7 @@ impl ServerConfig {
         }
     }
 
-    /// The SQLite file.
+    /// The SQLite file (unused with a `database_url`).
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("imghash.db")
     }

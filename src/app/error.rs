@@ -35,8 +35,9 @@ pub enum ApiError {
     /// Too many hash jobs running and queued (SYS.1006, RESOURCE_EXHAUSTED).
     #[error("{0}")]
     TooManyJobs(String),
-    /// A server the call needs is down or cannot be reached: the node holding a Local
-    /// backup storage, or the database (SYS.1006, UNAVAILABLE).
+    /// A server or service the call needs is out of reach for now: the inventory database
+    /// is down or refuses work, or the node holding a Local backup storage is down or
+    /// unreachable (SYS.1006, UNAVAILABLE). Worth retrying.
     #[error("{0}")]
     Unavailable(String),
     /// The image file is truncated, changed or unreadable (SYS.1016, DATA_LOSS).
@@ -191,6 +192,10 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Duplicate { .. } | StoreError::InvalidCondition(_) => {
                 ApiError::InvalidArgument(sentence)
+            }
+            StoreError::Unavailable { .. } => {
+                tracing::warn!(error = %err, "inventory database unavailable");
+                ApiError::Unavailable(sentence)
             }
             _ => {
                 tracing::error!(error = %err, "inventory failure");

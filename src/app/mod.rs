@@ -49,7 +49,7 @@ use crate::metrics::Metrics;
 
 pub use calculate::{CalculateImageHash, ComputedHash, HashJobHandle, HashMode, HashOutcome};
 pub use cluster::Origin;
-pub use config::{LoginLimits, ServerConfig, TlsIdentity, DEFAULT_CEPH_TIMEOUT};
+pub use config::{DatabaseUrl, LoginLimits, ServerConfig, TlsIdentity, DEFAULT_CEPH_TIMEOUT};
 pub use error::ApiError;
 pub use images::{AddImage, ImageView};
 pub use queries::Query;

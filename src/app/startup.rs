@@ -16,7 +16,11 @@ pub async fn open_inventory(config: &ServerConfig) -> anyhow::Result<Store> {
         private_fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create the data directory {}", config.data_dir.display())
         })?;
-        let store = Store::open(&config.database_path())?;
+        let store = match &config.database_url {
+            Some(url) => Store::connect(url.expose())?,
+            None => Store::open(&config.database_path())?,
+        };
+        tracing::info!(database = %store.describe(), "inventory open");
         // Sessions nobody presents again are never touched; sweep them once per start.
         store.delete_expired_sessions(now_ms())?;
         let password_file = config.admin_password_path();

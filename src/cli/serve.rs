@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use super::UsageError;
-use crate::app::{ServerConfig, TlsIdentity};
+use crate::app::{DatabaseUrl, ServerConfig, TlsIdentity};
 use crate::rest::RestConfig;
 use crate::{run_fronts, RestFront};
 
@@ -27,6 +27,12 @@ pub struct ServeArgs {
     /// Directory of the inventory (imghash.db) and of the default backup storage (images/).
     #[arg(long, env = "IMGHASH_DATA_DIR", default_value = "./imghash-data")]
     pub data_dir: PathBuf,
+    /// Keep the inventory in this PostgreSQL database (15 or newer) instead of
+    /// <data-dir>/imghash.db, e.g. postgres://imghash:PASSWORD@db:5432/imghash?sslmode=verify-full.
+    /// Prefer the environment variable: a command line is visible to every local user.
+    #[arg(long, env = "IMGHASH_DATABASE_URL", hide_env_values = true, value_name = "URL",
+        value_parser = parse_database_url)]
+    pub database_url: Option<DatabaseUrl>,
     /// Address to listen on.
     #[arg(long, env = "IMGHASH_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
@@ -198,6 +204,7 @@ impl ServeArgs {
             _ => None,
         };
         let mut config = ServerConfig::new(&self.data_dir);
+        config.database_url = self.database_url.clone();
         config.admin_password = self.admin_password.clone();
         config.hash_threads = self.hash_threads;
         config.max_jobs = self.max_jobs;
@@ -342,4 +349,9 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("signal received");
+}
+
+/// Any text: the URL is checked when the server connects, with the password hidden in errors.
+fn parse_database_url(url: &str) -> Result<DatabaseUrl, std::convert::Infallible> {
+    Ok(DatabaseUrl::new(url))
 }

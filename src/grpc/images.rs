@@ -108,9 +108,11 @@ impl proto::image_service_server::ImageService for ImageService {
         request: Request<proto::CalculateImageHashRequest>,
     ) -> Result<Response<proto::CalculateImageHashResponse>, Status> {
         let mut line = observe::start("CalculateImageHash");
+        // Taken first: the client's timer started before the request left, so the time the
+        // session check takes (database round trips) must count against it too.
+        let deadline = deadline(request.metadata());
         let result = async {
             line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
-            let deadline = deadline(request.metadata());
             let mut req = decode::calculate_image_hash(request.get_ref());
             req.origin = origin(request.metadata());
             line.image = Some(req.image_uuid.clone());
@@ -128,6 +130,8 @@ impl proto::image_service_server::ImageService for ImageService {
         request: Request<proto::CalculateImageHashRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let mut line = observe::start("CalculateImageHashStream");
+        // Before the session check and the start, as in calculate_image_hash.
+        let deadline = deadline(request.metadata());
         let started = async {
             line.account = Some(session(&self.app, request.metadata()).await?.account_uuid);
             let mut req = decode::calculate_image_hash(request.get_ref());
@@ -144,7 +148,6 @@ impl proto::image_service_server::ImageService for ImageService {
                 return Err(e.into());
             }
         };
-        let deadline = deadline(request.metadata());
         let (tx, rx) = mpsc::channel(4);
         let app = self.app.clone();
         tokio::spawn(async move {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use imghash::rest::RestConfig;
-use imghash::{run_fronts, RestFront, ServerConfig};
+use imghash::{run_fronts, DatabaseUrl, RestFront, ServerConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
@@ -13,12 +13,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use crate::grpc_harness::{make_huge_sparse, make_random, reference_digest, ADMIN_PASSWORD};
+use crate::inventory::Inventory;
 
 /// A server running in this test's runtime, with its REST and gRPC addresses.
 pub struct RestServer {
     pub rest: std::net::SocketAddr,
     pub grpc: std::net::SocketAddr,
-    pub data_dir: PathBuf,
+    /// The SQLite file or PostgreSQL database the server keeps its inventory in.
+    pub inventory: Inventory,
     pub http: reqwest::Client,
     /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` over TLS.
     origin: String,
@@ -53,6 +55,8 @@ impl RestServer {
     ) -> RestServer {
         let data_dir = dir.join("data");
         let mut config = ServerConfig::new(&data_dir);
+        let inventory = Inventory::for_dir(dir, &data_dir, None);
+        config.database_url = inventory.database_url().map(DatabaseUrl::new);
         config.admin_password = Some(ADMIN_PASSWORD.to_string());
         config.hash_threads = Some(2);
         // As in the gRPC tests: sources and storages anywhere in the test's directory.
@@ -83,7 +87,7 @@ impl RestServer {
         let server = RestServer {
             rest,
             grpc,
-            data_dir,
+            inventory,
             http: http.build().unwrap(),
             origin: match config_tls {
                 true => format!("https://localhost:{}", rest.port()),
@@ -239,7 +243,7 @@ impl RestServer {
 
     /// Every row of the inventory's resource tables (not the jobs), as text.
     pub fn inventory_dump(&self) -> Vec<String> {
-        crate::grpc_harness::inventory_dump(&self.data_dir.join("imghash.db"))
+        self.inventory.dump()
     }
 
     /// Stops the server gracefully and waits until it has.

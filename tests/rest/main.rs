@@ -9,6 +9,9 @@ mod curl;
 #[path = "../server/harness.rs"]
 mod grpc_harness;
 mod harness;
+#[allow(dead_code)]
+#[path = "../server/inventory.rs"]
+mod inventory;
 mod restart;
 mod routes;
 mod sharing;

@@ -8,10 +8,18 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 
 use crate::harness::*;
+use crate::inventory::Inventory;
 
-/// `imghash serve` with REST on a free port; its REST address, read from its log.
-fn spawn_server(data_dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imghash"))
+/// `imghash serve` on `dir`'s inventory with REST on a free port; its REST address, read
+/// from its log.
+fn spawn_server(dir: &std::path::Path) -> (std::process::Child, String) {
+    let data_dir = dir.join("data");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_imghash"));
+    // The same inventory as a RestServer started on `dir` later (on PostgreSQL, its database).
+    if let Some(url) = Inventory::for_dir(dir, &data_dir, None).database_url() {
+        command.env("IMGHASH_DATABASE_URL", url);
+    }
+    let mut child = command
         .args([
             "serve",
             "--listen",
@@ -20,7 +28,7 @@ fn spawn_server(data_dir: &std::path::Path) -> (std::process::Child, String) {
             "127.0.0.1:0",
         ])
         .arg("--data-dir")
-        .arg(data_dir)
+        .arg(&data_dir)
         .args(["--admin-password", ADMIN_PASSWORD, "--hash-threads", "1"])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -51,7 +59,7 @@ async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
 #[tokio::test]
 async fn a_job_running_when_the_server_was_killed_answers_503_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = spawn_server(&dir.path().join("data"));
+    let (mut child, addr) = spawn_server(dir.path());
     let http = reqwest::Client::new();
     let base = format!("http://{addr}/zstack/v1");
     let login =

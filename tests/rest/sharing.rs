@@ -1,7 +1,6 @@
 //! One application behind both fronts: the same image hashed through gRPC and REST at the
 //! same time is one computation, recorded once.
 
-use std::path::Path;
 use std::time::Duration;
 
 use imghash::grpc::proto::image_service_client::ImageServiceClient;
@@ -9,18 +8,6 @@ use reqwest::{Method, StatusCode};
 
 use crate::grpc_harness::{authed, hash_request};
 use crate::harness::*;
-
-/// Counts, from now on, every row inserted into `hash_record` (in a table `inserts`).
-fn count_record_inserts(db: &Path) {
-    rusqlite::Connection::open(db)
-        .unwrap()
-        .execute_batch(
-            "CREATE TABLE inserts (n INTEGER); \
-             CREATE TRIGGER count_inserts AFTER INSERT ON hash_record \
-             BEGIN INSERT INTO inserts VALUES (1); END;",
-        )
-        .unwrap();
-}
 
 #[tokio::test]
 async fn grpc_and_rest_requests_for_one_hash_share_one_computation() {
@@ -47,7 +34,7 @@ async fn grpc_and_rest_requests_for_one_hash_share_one_computation() {
     let mut blocker_client = grpc.clone();
     let blocker = tokio::spawn(async move { blocker_client.calculate_image_hash(request).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    count_record_inserts(&server.data_dir.join("imghash.db"));
+    server.inventory.count_record_inserts();
 
     let path = format!("/images/{small}/actions");
     let submitted = server
@@ -76,10 +63,7 @@ async fn grpc_and_rest_requests_for_one_hash_share_one_computation() {
     assert_eq!(from_rest.status, StatusCode::OK, "{from_rest:?}");
     assert_eq!(from_rest.body["hash"]["value"], expected.as_str());
     assert_eq!(from_grpc.into_inner().hash.unwrap().value, expected);
-    let inserts: i64 = rusqlite::Connection::open(server.data_dir.join("imghash.db"))
-        .unwrap()
-        .query_row("SELECT count(*) FROM inserts", [], |r| r.get(0))
-        .unwrap();
+    let inserts = server.inventory.record_inserts();
     assert_eq!(inserts, 1, "one computation, recorded once");
     server.stop().await;
 }

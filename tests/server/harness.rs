@@ -1,18 +1,24 @@
-//! Starting a server on 127.0.0.1:0 in a temp data dir, logging in, and making test images.
+//! Starting a server on 127.0.0.1:0 in a temp data dir (its inventory on SQLite, or on
+//! PostgreSQL: see `inventory.rs`), logging in, and making test images.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use imghash::grpc::proto::account_service_client::AccountServiceClient;
 use imghash::grpc::proto::backup_storage_service_client::BackupStorageServiceClient;
 use imghash::grpc::proto::image_service_client::ImageServiceClient;
 use imghash::grpc::proto::*;
-use imghash::{run, ServerConfig};
+use imghash::{run, DatabaseUrl, ServerConfig};
+use imghash_store::TestDatabase;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use tonic::{Code, Request, Status};
+
+#[allow(unused_imports)] // the REST tests use a part
+pub use crate::inventory::{on_postgres, shared_database, Inventory};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
@@ -20,6 +26,8 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub data_dir: PathBuf,
+    /// The SQLite file or PostgreSQL database the server keeps its inventory in.
+    pub inventory: Inventory,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     channel: Channel,
@@ -32,7 +40,17 @@ impl TestServer {
     }
 
     pub async fn start_with(dir: &Path, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
-        Self::start_inner(dir, tweak, None).await
+        Self::start_inner(dir, tweak, None, None).await
+    }
+
+    /// A server on `database`, which other servers (on other directories) may share; see
+    /// [`shared_database`].
+    pub async fn start_on_database(
+        dir: &Path,
+        database: Arc<TestDatabase>,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
+        Self::start_inner(dir, tweak, None, Some(database)).await
     }
 
     /// A server serving TLS with `cert_pem`/`key_pem`, and a client that trusts `cert_pem`
@@ -42,16 +60,19 @@ impl TestServer {
         let client = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(cert_pem))
             .domain_name("localhost");
-        Self::start_inner(dir, |c| c.tls = Some(identity), Some(client)).await
+        Self::start_inner(dir, |c| c.tls = Some(identity), Some(client), None).await
     }
 
     async fn start_inner(
         dir: &Path,
         tweak: impl FnOnce(&mut ServerConfig),
         tls: Option<ClientTlsConfig>,
+        database: Option<Arc<TestDatabase>>,
     ) -> TestServer {
         let data_dir = dir.join("data");
         let mut config = ServerConfig::new(&data_dir);
+        let inventory = Inventory::for_dir(dir, &data_dir, database);
+        config.database_url = inventory.database_url().map(DatabaseUrl::new);
         config.admin_password = Some(ADMIN_PASSWORD.to_string());
         config.hash_threads = Some(2);
         // Tests make their images and storages in the temp dir, next to the data dir.
@@ -92,6 +113,7 @@ impl TestServer {
         TestServer {
             addr,
             data_dir,
+            inventory,
             stop: Some(stop),
             task: Some(task),
             channel,
@@ -111,7 +133,7 @@ impl TestServer {
     /// table, ordered by primary key. A session's `expired_date` is left out, since every
     /// authenticated call renews it (by design, like ZStack).
     pub fn inventory_dump(&self) -> Vec<String> {
-        inventory_dump(&self.data_dir.join("imghash.db"))
+        self.inventory.dump()
     }
 
     pub fn accounts(&self) -> AccountServiceClient<Channel> {
@@ -360,62 +382,6 @@ pub fn error_code_of(status: &Status) -> ErrorCode {
     let any = envelope.details.first().expect("one detail");
     assert_eq!(any.type_url, "type.googleapis.com/zstack.v1.ErrorCode");
     ErrorCode::decode(&any.value[..]).expect("an ErrorCode")
-}
-
-/// Every row of every inventory table as text, ordered by primary key (see
-/// [`TestServer::inventory_dump`]).
-pub fn inventory_dump(db: &Path) -> Vec<String> {
-    use rusqlite::types::ValueRef;
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open the inventory read-only");
-    let tables = [
-        ("backup_storage", "*", "uuid"),
-        ("image", "*", "uuid"),
-        (
-            "image_backup_storage_ref",
-            "*",
-            "image_uuid, backup_storage_uuid",
-        ),
-        (
-            "hash_record",
-            "*",
-            "image_uuid, backup_storage_uuid, algorithm, chunk_size, mode",
-        ),
-        ("ceph_backup_storage", "*", "uuid"),
-        (
-            "ceph_backup_storage_mon",
-            "*",
-            "backup_storage_uuid, position",
-        ),
-        ("account", "*", "uuid"),
-        (
-            "session",
-            "uuid, account_uuid, user_uuid, create_date",
-            "uuid",
-        ),
-    ];
-    let mut rows = Vec::new();
-    for (table, columns, key) in tables {
-        let mut stmt = conn
-            .prepare(&format!("SELECT {columns} FROM {table} ORDER BY {key}"))
-            .unwrap();
-        let n = stmt.column_count();
-        let mut query = stmt.query([]).unwrap();
-        while let Some(row) = query.next().unwrap() {
-            let fields: Vec<String> = (0..n)
-                .map(|i| match row.get_ref(i).unwrap() {
-                    ValueRef::Null => "NULL".to_string(),
-                    ValueRef::Integer(v) => v.to_string(),
-                    ValueRef::Real(v) => format!("{v:?}"),
-                    ValueRef::Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
-                    ValueRef::Blob(b) => format!("blob{b:?}"),
-                })
-                .collect();
-            rows.push(format!("{table}: {}", fields.join(" | ")));
-        }
-    }
-    rows
 }
 
 /// Names of the entries of a directory, sorted (temp files included).

@@ -1,11 +1,13 @@
 //! Several servers on one inventory: real `imghash serve` processes on loopback sharing one
-//! database (here one SQLite file in a shared data directory, as servers on one host share
-//! it). This file holds their harness and the session tests; `multi_jobs.rs` the shared and
-//! taken-over computations, `multi_local.rs` the forwarding to a Local storage's node.
+//! database: a fresh PostgreSQL database when `IMGHASH_TEST_DATABASE_URL` is set (each
+//! server with a data directory of its own), otherwise one SQLite file in a data directory
+//! they share, as servers on one host can. This file holds their harness and the session
+//! tests; `multi_jobs.rs` the shared and taken-over computations, `multi_local.rs` the
+//! forwarding to a Local storage's node.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,27 +19,48 @@ use imghash::grpc::proto::*;
 use tonic::transport::Channel;
 use tonic::Code;
 
+use imghash_store::TestDatabase;
+
 use crate::harness::{authed, ADMIN_PASSWORD};
+use crate::inventory::shared_database;
 
 /// The `--node-timeout` of test servers: short, so that a killed server's jobs are taken
 /// over soon (a wait, never an assertion on time).
 pub const NODE_TIMEOUT: &str = "2s";
 
-/// What the servers of a test share: a temporary directory with the inventory.
+/// What the servers of a test share: a temporary directory, and the database.
 pub struct Shared {
     pub dir: tempfile::TempDir,
+    database: Option<Arc<TestDatabase>>,
 }
 
 impl Shared {
     pub fn new() -> Shared {
         Shared {
             dir: tempfile::tempdir().unwrap(),
+            database: shared_database(),
         }
     }
 
-    /// The data directory every server of the test uses (the SQLite file is in it).
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+    /// The flags that put server `name` on the shared inventory: its data directory, and
+    /// the database URL on PostgreSQL (on SQLite the data directory, with the file, is
+    /// shared).
+    fn inventory_args(&self, name: &str) -> Vec<String> {
+        match &self.database {
+            Some(db) => {
+                let data_dir = self.dir.path().join(format!("data-{name}"));
+                vec![
+                    "--data-dir".into(),
+                    data_dir.display().to_string(),
+                    "--database-url".into(),
+                    db.url().to_string(),
+                ]
+            }
+            None => {
+                let data_dir = self.dir.path().join("data");
+                vec!["--data-dir".into(), data_dir.display().to_string()]
+            }
+        }
     }
 }
 
@@ -135,8 +158,7 @@ fn spawn(
 ) -> (Child, Option<SocketAddr>, Arc<Mutex<Vec<String>>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_imghash"))
         .args(["serve", "--listen", "127.0.0.1:0", "--rest-listen", "off"])
-        .arg("--data-dir")
-        .arg(shared.data_dir())
+        .args(shared.inventory_args(name))
         .arg("--storage-root")
         .arg(shared.dir.path())
         .arg("--import-root")

@@ -116,21 +116,50 @@ async fn result_of(mut events: tonic::Streaming<CalculateImageHashEvent>) -> Ima
     panic!("the stream ended without a result");
 }
 
+/// A test's servers (named `names`, the first adds the image) on one inventory, an RBD
+/// image of `size` bytes on a Ceph storage, and its MD5 by md5sum.
+struct Setup {
+    nodes: Vec<Node>,
+    session: String,
+    image_uuid: String,
+    storage: String,
+    md5: String,
+    _image: RbdImage,
+    _shared: Shared,
+}
+
+async fn setup(test: &str, size: u64, names: &[&str]) -> Setup {
+    let shared = Shared::new();
+    let (image, md5) = big_rbd_image(test, shared.dir.path(), size);
+    let mut nodes = Vec::new();
+    for name in names {
+        nodes.push(Node::start(&shared, name).await);
+    }
+    let session = nodes[0].login().await;
+    let (image_uuid, storage) = add_on_ceph(&nodes[0], &session, &image).await;
+    Setup {
+        nodes,
+        session,
+        image_uuid,
+        storage,
+        md5,
+        _image: image,
+        _shared: shared,
+    }
+}
+
 #[tokio::test]
 async fn the_same_request_on_two_servers_at_once_is_computed_once() {
-    let shared = Shared::new();
-    let (image, md5) = big_rbd_image("multi-once", shared.dir.path(), 2048 * MIB);
-    let a = Node::start(&shared, "a").await;
-    let b = Node::start(&shared, "b").await;
-    let session = a.login().await;
-    let (image_uuid, storage) = add_on_ceph(&a, &session, &image).await;
+    let t = setup("multi-once", 2048 * MIB, &["a", "b"]).await;
+    let (a, b) = (&t.nodes[0], &t.nodes[1]);
+    let (session, image_uuid, storage, md5) = (&t.session, &t.image_uuid, &t.storage, &t.md5);
 
-    let on_a = start_streaming(&a, &session, &image_uuid, &storage).await;
-    let on_b = hash_on(&b, &session, &image_uuid, &storage).await;
+    let on_a = start_streaming(a, session, image_uuid, storage).await;
+    let on_b = hash_on(b, session, image_uuid, storage).await;
     let on_a = result_of(on_a).await;
 
-    assert_eq!(on_a.value, md5);
-    assert_eq!(on_b.value, md5);
+    assert_eq!(&on_a.value, md5);
+    assert_eq!(&on_b.value, md5);
     // One computation: b answered from the record a wrote, duration included.
     assert_eq!(on_a.seconds, on_b.seconds);
     assert_eq!(on_a.bytes, on_b.bytes);
@@ -140,16 +169,11 @@ async fn the_same_request_on_two_servers_at_once_is_computed_once() {
 
 #[tokio::test]
 async fn when_the_server_computing_is_killed_another_takes_over_and_every_waiter_gets_the_value() {
-    let shared = Shared::new();
-    let (image, md5) = big_rbd_image("multi-kill", shared.dir.path(), 4096 * MIB);
-    let mut a = Node::start(&shared, "a").await;
-    let b = Node::start(&shared, "b").await;
-    let c = Node::start(&shared, "c").await;
-    let session = a.login().await;
-    let (image_uuid, storage) = add_on_ceph(&a, &session, &image).await;
-
-    let _on_a = start_streaming(&a, &session, &image_uuid, &storage).await;
-    let waiters = [&b, &c].map(|node| {
+    let mut t = setup("multi-kill", 4096 * MIB, &["a", "b", "c"]).await;
+    let (session, image_uuid, storage, md5) = (&t.session, &t.image_uuid, &t.storage, &t.md5);
+    let _on_a = start_streaming(&t.nodes[0], session, image_uuid, storage).await;
+    let (b, c) = (&t.nodes[1], &t.nodes[2]);
+    let waiters = [b, c].map(|node| {
         let (session, image_uuid, storage) = (session.clone(), image_uuid.clone(), storage.clone());
         let client = node.images();
         let name = node.name.clone();
@@ -164,38 +188,34 @@ async fn when_the_server_computing_is_killed_another_takes_over_and_every_waiter
                 .unwrap()
         })
     });
-    for node in [&b, &c] {
+    for node in [b, c] {
         node.wait_for_log("another server computes this hash; waiting for it")
             .await;
     }
-    a.kill();
+    let took_over = "stopped renewing its lease; taking it over";
+    let taken = |t: &Setup| t.nodes[1].logged(took_over) || t.nodes[2].logged(took_over);
+    t.nodes[0].kill();
 
     let mut answers = Vec::new();
     for waiter in waiters {
         answers.push(waiter.await.unwrap());
     }
     for answer in &answers {
-        assert_eq!(answer.value, md5);
+        assert_eq!(&answer.value, md5);
         assert_eq!(answer.bytes, 4096 * MIB);
     }
     // One of them took the job over, the other waited for it: one computation.
     assert_eq!(answers[0].seconds, answers[1].seconds);
-    let took_over = "stopped renewing its lease; taking it over";
-    assert!(b.logged(took_over) || c.logged(took_over));
+    assert!(taken(&t));
 }
 
 #[tokio::test]
 async fn when_every_caller_of_the_computing_server_leaves_a_waiter_elsewhere_takes_it_over() {
-    let shared = Shared::new();
-    let (image, md5) = big_rbd_image("multi-leave", shared.dir.path(), 2048 * MIB);
-    let a = Node::start(&shared, "a").await;
-    let b = Node::start(&shared, "b").await;
-    let session = a.login().await;
-    let (image_uuid, storage) = add_on_ceph(&a, &session, &image).await;
-
-    let on_a = start_streaming(&a, &session, &image_uuid, &storage).await;
+    let t = setup("multi-leave", 2048 * MIB, &["a", "b"]).await;
+    let (a, b) = (&t.nodes[0], &t.nodes[1]);
+    let on_a = start_streaming(a, &t.session, &t.image_uuid, &t.storage).await;
     let waiter = {
-        let request = authed(&session, hash_request(&image_uuid, &storage, "md5"));
+        let request = authed(&t.session, hash_request(&t.image_uuid, &t.storage, "md5"));
         let mut client = b.images();
         tokio::spawn(async move { client.calculate_image_hash(request).await })
     };
@@ -207,6 +227,6 @@ async fn when_every_caller_of_the_computing_server_leaves_a_waiter_elsewhere_tak
         .await;
 
     let hash = waiter.await.unwrap().unwrap().into_inner().hash.unwrap();
-    assert_eq!(hash.value, md5);
+    assert_eq!(hash.value, t.md5);
     assert!(b.logged("taking it over"));
 }

@@ -93,3 +93,50 @@ async fn with_the_server_holding_the_storage_down_a_call_about_it_is_sys_1006_na
     assert!(status.message().contains("node 'a'"), "{status:?}");
     assert!(status.message().contains(&a_addr), "{status:?}");
 }
+
+#[tokio::test]
+async fn a_server_starting_leaves_another_servers_copy_in_progress_alone() {
+    let shared = Shared::new();
+    let a = Node::start(&shared, "a").await;
+    let session = a.login().await;
+    let storage = add_local_storage(&a, &session, &shared, "on-a").await;
+    // 4 GiB of holes: MD5 still reads every byte, seconds of copying.
+    let source = shared.dir.path().join("big.raw");
+    std::fs::File::create(&source)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    let adding = {
+        let (a_images, session, storage, source) =
+            (a.images(), session.clone(), storage.clone(), source.clone());
+        tokio::spawn(async move {
+            let add = AddImageRequest {
+                name: "copying".into(),
+                url: format!("file://{}", source.display()),
+                format: "raw".into(),
+                backup_storage_uuids: vec![storage],
+                ..Default::default()
+            };
+            let mut images = a_images;
+            images.add_image(authed(&session, add)).await
+        })
+    };
+    let storage_dir = shared.dir.path().join("on-a");
+    let copying = || {
+        std::fs::read_dir(&storage_dir)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+    };
+    while !copying() {
+        assert!(!adding.is_finished(), "the copy ended before b started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let _b = Node::start(&shared, "b").await;
+    assert!(
+        copying(),
+        "b's start removed a's temp file (or the copy already ended)"
+    );
+    let added = adding.await.unwrap().expect("a's copy survives b's start");
+    let image = added.into_inner().inventory.unwrap();
+    assert_eq!(image.status, "Ready");
+}

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use imghash::grpc::proto::*;
-use imghash_store::{Image, ImageRef, Store};
+use imghash_store::{Image, ImageRef};
 
 use crate::harness::*;
 
@@ -102,10 +102,13 @@ async fn startup_removes_images_a_crash_left_downloading_with_their_temp_files()
     let server = TestServer::start(dir.path()).await;
     let session = server.login().await;
     let storage = server.default_storage(&session).await;
+    let inventory = server.inventory.clone();
     server.stop().await;
 
     // Simulate a crash in the middle of a copy.
-    let store = Store::open(&dir.path().join("data/imghash.db")).unwrap();
+    let store = tokio::task::spawn_blocking(move || inventory.open_store())
+        .await
+        .unwrap();
     let uuid = imghash_store::new_uuid();
     let temp = Path::new(&storage.url).join(format!(".{uuid}.tmp"));
     std::fs::write(&temp, b"half a copy").unwrap();
@@ -143,8 +146,9 @@ async fn startup_removes_images_a_crash_left_downloading_with_their_temp_files()
         create_date: 0,
         last_op_date: 0,
     };
-    store.add_image(&image, &[image_ref]).unwrap();
-    drop(store);
+    tokio::task::spawn_blocking(move || store.add_image(&image, &[image_ref]).unwrap())
+        .await
+        .unwrap();
 
     let server = TestServer::start(dir.path()).await;
     let session = server.login().await;

@@ -42,7 +42,7 @@ async fn busy(dir: &Path) -> Busy {
     let request = authed(&session, hash_request(&huge.uuid, &storage.uuid, "md5"));
     let blocker = tokio::spawn(async move { images.calculate_image_hash(request).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    count_record_inserts(&server.data_dir.join("imghash.db"));
+    server.inventory.count_record_inserts();
     Busy {
         server,
         session,
@@ -51,25 +51,6 @@ async fn busy(dir: &Path) -> Busy {
         small_path,
         blocker,
     }
-}
-
-/// Counts, from now on, every row inserted into `hash_record` (in a table `inserts`).
-fn count_record_inserts(db: &Path) {
-    rusqlite::Connection::open(db)
-        .unwrap()
-        .execute_batch(
-            "CREATE TABLE inserts (n INTEGER); \
-             CREATE TRIGGER count_inserts AFTER INSERT ON hash_record \
-             BEGIN INSERT INTO inserts VALUES (1); END;",
-        )
-        .unwrap();
-}
-
-fn record_inserts(db: &Path) -> i64 {
-    rusqlite::Connection::open(db)
-        .unwrap()
-        .query_row("SELECT count(*) FROM inserts", [], |r| r.get(0))
-        .unwrap()
 }
 
 /// Sends two requests for the small image, the second once the first is queued, then
@@ -120,7 +101,7 @@ async fn identical_requests_are_hashed_and_recorded_once() {
     }
     // Both render the one record: the same lastOpDate, one row written.
     assert_eq!(answers[0].inventory, answers[1].inventory);
-    assert_eq!(record_inserts(&f.server.data_dir.join("imghash.db")), 1);
+    assert_eq!(f.server.inventory.record_inserts(), 1);
     f.server.stop().await;
 }
 
@@ -135,20 +116,8 @@ async fn the_default_chunk_size_given_or_not_is_one_job() {
     let hashes: Vec<_> = answers.iter().map(|a| a.hash.clone().unwrap()).collect();
     assert_eq!(hashes[0].chunk_size, "4MiB");
     assert_eq!(hashes[0].value, hashes[1].value);
-    assert_eq!(record_inserts(&f.server.data_dir.join("imghash.db")), 1);
+    assert_eq!(f.server.inventory.record_inserts(), 1);
     f.server.stop().await;
-}
-
-/// The session's expiry as stored.
-fn stored_expiry(db: &Path, session: &str) -> i64 {
-    rusqlite::Connection::open(db)
-        .unwrap()
-        .query_row(
-            "SELECT expired_date FROM session WHERE uuid = ?1",
-            [session],
-            |r| r.get(0),
-        )
-        .unwrap()
 }
 
 #[tokio::test]
@@ -156,12 +125,11 @@ async fn calls_within_a_minute_of_the_log_in_do_not_write_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let session = server.login().await;
-    let db = server.data_dir.join("imghash.db");
-    let at_login = stored_expiry(&db, &session);
+    let at_login = server.inventory.session_expiry(&session);
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         server.default_storage(&session).await;
     }
-    assert_eq!(stored_expiry(&db, &session), at_login);
+    assert_eq!(server.inventory.session_expiry(&session), at_login);
     server.stop().await;
 }

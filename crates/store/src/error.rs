@@ -30,15 +30,15 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
-    /// The file was written by a newer imghash whose schema this build does not know.
+    /// The database was written by a newer imghash whose schema this build does not know.
     #[error(
         "the inventory database {path} has schema version {found}, but this build knows only \
          up to version {supported}; run a newer imghash"
     )]
     SchemaTooNew {
-        /// The file given to [`crate::Store::open`].
+        /// The file given to [`crate::Store::open`], or the database URL (password hidden).
         path: PathBuf,
-        /// `PRAGMA user_version` found in the file.
+        /// The version found in the database.
         found: i64,
         /// The number of migrations this build has.
         supported: i64,
@@ -47,6 +47,29 @@ pub enum StoreError {
     /// Any other SQLite failure (I/O error, disk full, corruption, a bug of ours).
     #[error("SQLite error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+
+    /// Any other PostgreSQL failure (a constraint, a bug of ours).
+    #[error("PostgreSQL error: {}", crate::db::postgres::with_causes(.0))]
+    Postgres(#[source] postgres::Error),
+
+    /// The database server cannot be reached or refuses work (down, restarting, too many
+    /// connections, a statement past its time-out). Worth retrying later.
+    #[error("the inventory database {database} is unavailable: {reason}")]
+    Unavailable {
+        /// The database URL, password hidden.
+        database: String,
+        /// What went wrong, as the client library said.
+        reason: String,
+    },
+
+    /// The database URL cannot be used.
+    #[error("invalid database URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL, password hidden.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// The resource does not exist (any more).
     #[error("cannot find {kind}[uuid:{uuid}], it may have been deleted")]
@@ -119,6 +142,7 @@ pub(crate) fn map_unique(
 ) -> StoreError {
     let on_name = match &err {
         StoreError::Sqlite(e) => crate::db::sqlite::unique_violation(e),
+        StoreError::Postgres(e) => crate::db::postgres::unique_violation(e),
         _ => None,
     };
     match (on_name, name) {

@@ -64,6 +64,8 @@ mod records;
 mod schema;
 mod store;
 
+pub use db::postgres::url::redact as redact_url;
+pub use db::postgres::TestDatabase;
 pub use error::{Result, StoreError};
 pub use query::{Condition, Op, MAX_CONDITIONS, MAX_LISTED_VALUES};
 pub use records::{Account, BackupStorage, CephSettings, HashRecord, Image, ImageRef, Session};

@@ -1,25 +1,35 @@
-//! Nodes and hash leases (several servers on one inventory), on a real SQLite file shared by
-//! two `Store`s, as two servers on one host share it.
+//! Nodes and hash leases (several servers on one inventory): two `Store`s on one database, a
+//! SQLite file as two servers on one host share it, or, when `IMGHASH_TEST_DATABASE_URL` is
+//! set, a fresh PostgreSQL database.
 
 use imghash_store::{
-    new_uuid, ApiJob, ApiJobState, BackupStorage, HashLease, LeaseTaken, Node, Store,
+    new_uuid, ApiJob, ApiJobState, BackupStorage, HashLease, LeaseTaken, Node, Store, TestDatabase,
 };
 
 const T0: i64 = 1_700_000_000_000;
 const TIMEOUT: i64 = 10_000;
 
 struct Two {
-    _dir: tempfile::TempDir,
     a: Store,
     b: Store,
+    _dir: tempfile::TempDir,
+    _db: Option<TestDatabase>,
 }
 
 fn two_servers() -> Two {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("inventory.db");
-    let a = Store::open(&path).unwrap();
-    let b = Store::open(&path).unwrap();
-    Two { _dir: dir, a, b }
+    let db = TestDatabase::from_env();
+    let open = || match &db {
+        Some(db) => Store::connect(db.url()).unwrap(),
+        None => Store::open(&dir.path().join("inventory.db")).unwrap(),
+    };
+    let (a, b) = (open(), open());
+    Two {
+        a,
+        b,
+        _dir: dir,
+        _db: db,
+    }
 }
 
 fn node(name: &str, capacity: i64, at: i64) -> Node {

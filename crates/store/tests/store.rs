@@ -1,42 +1,17 @@
-//! The store on real SQLite files in a temporary directory.
-
-use std::path::{Path, PathBuf};
+//! The store on a real SQLite file in a temporary directory, or on a fresh PostgreSQL
+//! database when `IMGHASH_TEST_DATABASE_URL` is set (see `support/`).
 
 use imghash_store::{
     new_uuid, Account, BackupStorage, CephSettings, Condition, HashRecord, Image, ImageRef, Op,
     Session, Store, StoreError, SCHEMA_VERSION,
 };
-use tempfile::TempDir;
 
 const T0: i64 = 1_700_000_000_000;
 
-struct Fixture {
-    _dir: TempDir,
-    path: PathBuf,
-    store: Store,
-}
+#[path = "support/mod.rs"]
+mod support;
 
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("inventory.db");
-    let store = Store::open(&path).unwrap();
-    Fixture {
-        _dir: dir,
-        path,
-        store,
-    }
-}
-
-/// A second, raw connection to look at what the store cannot show (counts, pragmas).
-fn raw(path: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(path).unwrap()
-}
-
-fn count(path: &Path, table: &str) -> i64 {
-    raw(path)
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
-}
+use support::{fixture, sqlite_fixture, Fixture};
 
 fn storage(name: &str) -> BackupStorage {
     BackupStorage {
@@ -128,9 +103,9 @@ fn account(name: &str) -> Account {
 
 #[test]
 fn open_creates_the_schema_in_wal_mode() {
-    let f = fixture();
+    let f = sqlite_fixture();
     assert_eq!(f.store.schema_version().unwrap(), SCHEMA_VERSION);
-    let mode: String = raw(&f.path)
+    let mode: String = support::raw(f.path())
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
@@ -140,7 +115,7 @@ fn open_creates_the_schema_in_wal_mode() {
 fn opening_twice_is_idempotent_and_keeps_data() {
     let f = fixture();
     let (bs, img) = with_image(&f);
-    let again = Store::open(&f.path).unwrap();
+    let again = f.reopen().unwrap();
     assert_eq!(again.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(again.get_image(&img.uuid).unwrap(), Some(img));
     assert_eq!(again.get_backup_storage(&bs.uuid).unwrap(), Some(bs));
@@ -160,10 +135,14 @@ fn data_persists_after_close_and_reopen() {
         .unwrap();
     let acc = account("admin");
     f.store.add_account(&acc).unwrap();
-    let Fixture { _dir, path, store } = f;
+    let Fixture {
+        store,
+        backend,
+        _dir,
+    } = f;
     drop(store);
 
-    let store = Store::open(&path).unwrap();
+    let store = backend.reopen().unwrap();
     assert_eq!(store.get_image(&img.uuid).unwrap(), Some(updated));
     assert_eq!(store.image_refs(&img.uuid).unwrap(), [image_ref(&img, &bs)]);
     assert_eq!(store.hash_records(&img.uuid).unwrap().len(), 1);
@@ -171,13 +150,10 @@ fn data_persists_after_close_and_reopen() {
 }
 
 #[test]
-fn open_refuses_a_file_from_a_newer_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("future.db");
-    raw(&path)
-        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .unwrap();
-    let err = Store::open(&path).err().unwrap();
+fn open_refuses_a_database_from_a_newer_schema() {
+    let f = fixture();
+    f.set_schema_version(SCHEMA_VERSION + 1);
+    let err = f.reopen().err().unwrap();
     assert!(
         matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1),
         "{err}"
@@ -345,8 +321,8 @@ fn ceph_backup_storage_settings_round_trip_with_mons_in_order() {
         f.store.ceph_settings(&conf_only.uuid).unwrap(),
         Some(from_conf)
     );
-    // Reopened from the file, too.
-    let again = Store::open(&f.path).unwrap();
+    // Reopened, too.
+    let again = f.reopen().unwrap();
     assert_eq!(
         again.ceph_settings(&bs.uuid).unwrap().unwrap().mons.len(),
         2
@@ -376,9 +352,9 @@ fn ceph_backup_storage_with_a_taken_name_writes_nothing() {
         matches!(&err, StoreError::Duplicate { field: "name", value, .. } if value == "ceph"),
         "{err}"
     );
-    assert_eq!(count(&f.path, "backup_storage"), 1);
-    assert_eq!(count(&f.path, "ceph_backup_storage"), 1);
-    assert_eq!(count(&f.path, "ceph_backup_storage_mon"), 2);
+    assert_eq!(f.count("backup_storage"), 1);
+    assert_eq!(f.count("ceph_backup_storage"), 1);
+    assert_eq!(f.count("ceph_backup_storage_mon"), 2);
 }
 
 #[test]
@@ -401,8 +377,8 @@ fn deleting_a_ceph_backup_storage_deletes_its_settings() {
     f.store.delete_image(&img.uuid).unwrap();
     f.store.delete_backup_storage(&bs.uuid).unwrap();
     assert_eq!(f.store.ceph_settings(&bs.uuid).unwrap(), None);
-    assert_eq!(count(&f.path, "ceph_backup_storage"), 0);
-    assert_eq!(count(&f.path, "ceph_backup_storage_mon"), 0);
+    assert_eq!(f.count("ceph_backup_storage"), 0);
+    assert_eq!(f.count("ceph_backup_storage_mon"), 0);
 }
 
 // ---- images ----
@@ -455,7 +431,7 @@ fn add_image_is_all_or_nothing_when_a_ref_fails() {
         "{err}"
     );
     assert_eq!(f.store.get_image(&img.uuid).unwrap(), None);
-    assert_eq!(count(&f.path, "image_backup_storage_ref"), 0);
+    assert_eq!(f.count("image_backup_storage_ref"), 0);
 
     let mut foreign = image_ref(&img, &a);
     foreign.image_uuid = new_uuid();
@@ -556,8 +532,8 @@ fn delete_image_cascades_to_refs_and_hash_records() {
     assert_eq!(f.store.get_image(&img.uuid).unwrap(), None);
     assert!(f.store.image_refs(&img.uuid).unwrap().is_empty());
     assert!(f.store.hash_records(&img.uuid).unwrap().is_empty());
-    assert_eq!(count(&f.path, "image_backup_storage_ref"), 1);
-    assert_eq!(count(&f.path, "hash_record"), 1);
+    assert_eq!(f.count("image_backup_storage_ref"), 1);
+    assert_eq!(f.count("hash_record"), 1);
     assert_eq!(f.store.hash_records(&keep.uuid).unwrap().len(), 1);
 
     assert!(matches!(
@@ -693,7 +669,7 @@ fn record_hash_on_vanished_image_or_missing_ref_is_an_error_and_writes_nothing()
         "{err}"
     );
     assert!(err.to_string().contains(&img.uuid));
-    assert_eq!(count(&f.path, "hash_record"), 0);
+    assert_eq!(f.count("hash_record"), 0);
 }
 
 #[test]
@@ -701,18 +677,16 @@ fn record_hash_is_atomic_when_the_image_update_fails() {
     let f = fixture();
     let (bs, img) = with_image(&f);
     // Make the last statement of the transaction fail, after the record was inserted.
-    raw(&f.path)
-        .execute_batch(
-            "CREATE TRIGGER fail_image_update BEFORE UPDATE ON image \
-             BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
-        )
-        .unwrap();
+    f.fail_image_updates();
 
     let err = f
         .store
         .record_hash(&hash(&img, &bs, "md5", "aa"), None, T0 + 1)
         .unwrap_err();
-    assert!(matches!(err, StoreError::Sqlite(_)), "{err}");
+    assert!(
+        matches!(err, StoreError::Sqlite(_) | StoreError::Postgres(_)),
+        "{err}"
+    );
     assert!(f.store.hash_records(&img.uuid).unwrap().is_empty());
     assert_eq!(f.store.get_image(&img.uuid).unwrap(), Some(img));
 }
@@ -811,7 +785,7 @@ fn touch_session_at_or_after_expiry_returns_none_and_deletes_it() {
             .unwrap(),
         None
     );
-    assert_eq!(count(&f.path, "session"), 0);
+    assert_eq!(f.count("session"), 0);
     assert_eq!(f.store.touch_session(&s.uuid, T0, IDLE).unwrap(), None);
     assert_eq!(f.store.touch_session(&new_uuid(), T0, IDLE).unwrap(), None);
 }

@@ -1,6 +1,6 @@
 //! The small database layer every operation is written against: run a statement, read rows,
-//! group statements in a transaction. Each back-end (SQLite in [`sqlite`]) implements [`Conn`];
-//! the operations in `store/` write their SQL once.
+//! group statements in a transaction. Each back-end implements [`Conn`] (SQLite in [`sqlite`],
+//! and PostgreSQL in [`postgres`]); the operations in `store/` write their SQL once.
 //!
 //! # The SQL the operations write
 //!
@@ -17,6 +17,7 @@
 
 use crate::error::{Result, StoreError};
 
+pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 /// A parameter or a column value.

@@ -1,6 +1,7 @@
 //! The schema of each back-end, as numbered migrations: the same tables and the same version
 //! numbers in both dialects, so that [`SCHEMA_VERSION`] means one thing.
 
+pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 /// The schema version this build writes: the number of migrations.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::db::{sqlite::Sqlite, Conn};
+use crate::db::{postgres::Postgres, sqlite::Sqlite, Conn};
 use crate::error::{Result, StoreError};
 use crate::schema::{Migrated, SCHEMA_VERSION};
 
@@ -31,6 +31,7 @@ pub struct Store {
 /// only place that knows which back-end runs it.
 enum Backend {
     Sqlite(Sqlite),
+    Postgres(Postgres),
 }
 
 impl Store {
@@ -55,6 +56,31 @@ impl Store {
         Self::checked(Backend::Sqlite(db), migrated, ":memory:")
     }
 
+    /// Connects to a PostgreSQL database (15 or newer) given as a `postgres://` URL, and
+    /// brings its schema up to [`SCHEMA_VERSION`]; several servers may do so at once.
+    ///
+    /// The URL takes libpq's parameters that the `postgres` crate knows, plus `sslmode`
+    /// (`disable`, `prefer` (the default), `require`, `verify-ca`, `verify-full`) and
+    /// `sslrootcert` (a PEM file, or `system` for the Mozilla roots). The password never
+    /// appears in an error: see [`Store::describe`].
+    ///
+    /// Must not be called from async code (the client blocks on a runtime of its own); an
+    /// async caller uses `spawn_blocking`, as for every other call.
+    pub fn connect(url: &str) -> Result<Store> {
+        let (db, migrated) = Postgres::connect(url)?;
+        let name = db.redacted_url().to_owned();
+        Self::checked(Backend::Postgres(db), migrated, &name)
+    }
+
+    /// Where the inventory is, fit for a log line: "SQLite" or the PostgreSQL URL with its
+    /// password hidden.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(_) => "SQLite".to_owned(),
+            Backend::Postgres(db) => db.redacted_url().to_owned(),
+        }
+    }
+
     fn checked(backend: Backend, migrated: Migrated, name: &str) -> Result<Store> {
         match migrated {
             Migrated::Current => Ok(Store { backend }),
@@ -70,6 +96,7 @@ impl Store {
     pub fn schema_version(&self) -> Result<i64> {
         match &self.backend {
             Backend::Sqlite(db) => db.schema_version(),
+            Backend::Postgres(db) => db.schema_version(),
         }
     }
 
@@ -78,6 +105,7 @@ impl Store {
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
         match &self.backend {
             Backend::Sqlite(db) => db.with_conn(f),
+            Backend::Postgres(db) => db.with_conn(f),
         }
     }
 
@@ -85,6 +113,7 @@ impl Store {
     pub(crate) fn with_tx<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
         match &self.backend {
             Backend::Sqlite(db) => db.with_tx(f),
+            Backend::Postgres(db) => db.with_tx(f),
         }
     }
 }
