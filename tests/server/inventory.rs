@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use imghash_store::{Store, TestDatabase};
 
 /// The database of each test directory, kept while the directory exists so that a restart on
-/// it finds the same database; dropped once the directory is gone.
+/// it finds the same database; dropped once the directory is gone (noticed when a later server
+/// starts). The databases of the last tests of a run outlive it: the clusters the tests run
+/// against are thrown away (`scripts/test`), and their names start with `imghash_test_`.
 static DATABASES: Mutex<Vec<(PathBuf, Arc<TestDatabase>)>> = Mutex::new(Vec::new());
 
 /// One test's inventory.

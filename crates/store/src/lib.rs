@@ -1,5 +1,6 @@
-//! imghash's inventory on SQLite: backup storages, images and their refs, hash results,
-//! accounts and sessions.
+//! imghash's inventory: backup storages, images and their refs, hash results, accounts and
+//! sessions, in a SQLite file ([`Store::open`]) or a PostgreSQL database ([`Store::connect`]),
+//! with the same behaviour on both.
 //!
 //! # Schema
 //!
@@ -18,7 +19,9 @@
 //!
 //! Deleting an image takes its refs and hash records with it; deleting a backup storage that
 //! still holds images fails with [`StoreError::InUse`]. The schema is built and upgraded by
-//! numbered migrations tracked in `PRAGMA user_version`; [`SCHEMA_VERSION`] is the current one.
+//! numbered migrations, the same versions in both dialects (tracked in `PRAGMA user_version` on
+//! SQLite, in table `imghash_schema_version` on PostgreSQL); [`SCHEMA_VERSION`] is the current
+//! one.
 //!
 //! # Times
 //!

@@ -6,7 +6,7 @@ use crate::error::{map_unique, Result};
 use crate::records::*;
 
 impl Store {
-    /// Adds an account. [`StoreError::Duplicate`] if its uuid or name is taken.
+    /// Adds an account. [`crate::StoreError::Duplicate`] if its uuid or name is taken.
     pub fn add_account(&self, account: &Account) -> Result<()> {
         let sql = insert_sql("account", ACCOUNT_COLUMNS);
         self.with_conn(|c| {

@@ -6,7 +6,7 @@ use crate::error::{map_unique, Result};
 use crate::records::*;
 
 impl Store {
-    /// Adds a session. [`StoreError::NotFound`] if the account does not exist.
+    /// Adds a session. [`crate::StoreError::NotFound`] if the account does not exist.
     pub fn add_session(&self, session: &Session) -> Result<()> {
         let sql = insert_sql("session", SESSION_COLUMNS);
         self.with_tx(|tx| {
