@@ -137,6 +137,14 @@ impl Drop for Mapping {
     }
 }
 
+/// The error of a run whose file ended inside the mapping of the stretch from `offset`.
+pub(crate) fn cut_short(source: &dyn crate::Source, offset: u64) -> crate::Error {
+    crate::Error::Changed {
+        source_name: source.describe(),
+        detail: format!("ended inside the stretch from offset {offset} while it was hashed"),
+    }
+}
+
 /// The `SIGBUS` action that was in place before ours, to pass other faults on to.
 static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 
