@@ -145,8 +145,7 @@ impl Helper<'_> {
         };
         let has_data = segments.iter().any(|(_, is_data)| *is_data);
         let mapping = match wanted && has_data {
-            true => Mapping::new(self.file, range.start, (range.end - range.start) as usize)
-                .map_err(|e| read_error(self.source, range.start, e))?,
+            true => Mapping::new(self.file, range.start, (range.end - range.start) as usize),
             false => None,
         };
         if let (Some(mapping), true) = (&mapping, self.populate) {

@@ -196,12 +196,10 @@ impl UnitPlan<'_> {
                 self.hash_hole(&mut cursors, segment)?;
                 continue;
             }
-            if let (true, Some(file)) = (mapped, self.file) {
-                if self.hash_mapped(source, file, &mut cursors, segment.clone())? {
-                    continue;
-                }
-            }
             let mut pos = segment.start;
+            if let (true, Some(file)) = (mapped, self.file) {
+                pos = self.hash_mapped(source, file, &mut cursors, segment.clone())?;
+            }
             while pos < segment.end {
                 if self.cancel.is_cancelled() {
                     return Err(Error::Cancelled);
@@ -223,14 +221,15 @@ impl UnitPlan<'_> {
 
     /// Feeds the data `segment` from mappings of it, at most [`MAP_PIECE`] at a time (a
     /// unit may be as large as a chunk, up to 1 GiB, and mapped pages count as resident);
-    /// false if no mapping could be made (the caller reads it instead).
+    /// returns where it stopped: the segment's end, or where a mapping could not be made
+    /// (the caller reads the rest).
     fn hash_mapped(
         &self,
         source: &dyn Source,
         file: &File,
         cursors: &mut [ChunkCursor<'_>],
         segment: Range<u64>,
-    ) -> Result<bool> {
+    ) -> Result<u64> {
         let page = rustix::param::page_size() as u64;
         let mut pos = segment.start;
         while pos < segment.end {
@@ -239,12 +238,8 @@ impl UnitPlan<'_> {
             }
             let start = pos / page * page;
             let end = segment.end.min(start + MAP_PIECE);
-            let mapping = match Mapping::new(file, start, (end - start) as usize) {
-                Ok(Some(mapping)) => mapping,
-                // Only the first piece can fall back: later ones would feed bytes twice.
-                Ok(None) if pos == segment.start => return Ok(false),
-                Ok(None) => return Err(read_error(source, pos, mapping_refused())),
-                Err(e) => return Err(read_error(source, start, e)),
+            let Some(mapping) = Mapping::new(file, start, (end - start) as usize) else {
+                return Ok(pos);
             };
             let skip = (pos - start) as usize;
             mapping.populate(skip..(end - start) as usize);
@@ -256,16 +251,12 @@ impl UnitPlan<'_> {
             self.progress.add(data.len() as u64);
             pos = end;
         }
-        Ok(true)
+        Ok(pos)
     }
 }
 
 /// Bytes mapped at a time.
 const MAP_PIECE: u64 = 4 << 20;
-
-fn mapping_refused() -> std::io::Error {
-    std::io::Error::other("no mapping slot free")
-}
 
 /// A hole is fed in pieces of this many units: a hole claimed whole may span a terabyte,
 /// and blkhash and S3 still hash one digest per chunk of it, so progress moves and a
