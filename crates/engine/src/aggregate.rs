@@ -5,9 +5,10 @@
 //! holes holds millions of them. The trees combine a run from precomputed digests of
 //! perfect subtrees of zero chunks, O(log n) node hashes for n chunks; blkhash and S3 hash
 //! the list of chunk digests itself, which no shortcut avoids, but in large slices rather
-//! than 32 bytes at a time.
+//! than 32 bytes at a time, and on a thread of their own ([`Outer`]).
 
 use crate::chunked::{base_algorithm, tree_node, tree_root};
+use crate::outer::Outer;
 use crate::stream::StreamHasher;
 use crate::Algorithm;
 
@@ -23,11 +24,11 @@ pub(crate) enum Aggregator {
     /// RFC 6962 Merkle, Glacier and BLAKE3 subtrees.
     Tree(Tree),
     /// blkhash: H(H(b0) ‖ … ‖ H(bn−1) ‖ le64(length)).
-    Blkhash { outer: StreamHasher, length: u64 },
+    Blkhash { outer: Outer, length: u64 },
     /// S3: H(H(p1) ‖ … ‖ H(pN)), with the first part digest kept for N = 1.
     S3 {
         algorithm: Algorithm,
-        outer: StreamHasher,
+        outer: Outer,
         first: Option<Vec<u8>>,
         parts: u64,
     },
@@ -103,30 +104,17 @@ impl Tree {
     }
 }
 
-/// Feeds `count` copies of `leaf` to `outer`, many per call: the per-call cost of a
-/// digest update is what made one call per 32-byte leaf slow.
-fn update_repeated(outer: &mut StreamHasher, leaf: &[u8], count: u64) {
-    const BATCH: usize = 256;
-    let batch = leaf.repeat(BATCH);
-    let mut left = count;
-    while left > 0 {
-        let n = left.min(BATCH as u64) as usize;
-        outer.update(&batch[..n * leaf.len()]);
-        left -= n as u64;
-    }
-}
-
 impl Aggregator {
     pub(crate) fn new(algorithm: Algorithm) -> Aggregator {
         let base = base_algorithm(algorithm);
         match algorithm {
             Algorithm::BlkhashSha256 => Aggregator::Blkhash {
-                outer: StreamHasher::new(base),
+                outer: Outer::new(base),
                 length: 0,
             },
             Algorithm::S3Etag | Algorithm::S3Sha256Composite => Aggregator::S3 {
                 algorithm,
-                outer: StreamHasher::new(base),
+                outer: Outer::new(base),
                 first: None,
                 parts: 0,
             },
@@ -150,7 +138,7 @@ impl Aggregator {
                 tree.push_zeros(leaf, count);
             }
             Aggregator::Blkhash { outer, length } => {
-                update_repeated(outer, leaf, count);
+                outer.update_repeated(leaf, count);
                 *length += count * chunk_len;
             }
             Aggregator::S3 {
@@ -159,7 +147,7 @@ impl Aggregator {
                 parts,
                 ..
             } => {
-                update_repeated(outer, leaf, count);
+                outer.update_repeated(leaf, count);
                 if *parts == 0 {
                     *first = Some(leaf.to_vec());
                 }

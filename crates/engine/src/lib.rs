@@ -79,6 +79,7 @@ mod handle;
 mod job;
 pub mod manifest;
 mod mapping;
+mod outer;
 mod reader;
 mod sink;
 mod size;

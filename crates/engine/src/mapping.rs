@@ -16,7 +16,6 @@
 //! the handler that was there before (Rust's own, or the default action).
 
 use std::fs::File;
-use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
@@ -54,19 +53,18 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     /// Maps `len` bytes of `file` from `offset` (a multiple of the page size). `None`
-    /// when mappings are not available here (every slot in use, or the `SIGBUS` guard
-    /// could not be installed): the caller reads instead.
-    pub(crate) fn new(file: &File, offset: u64, len: usize) -> io::Result<Option<Mapping>> {
+    /// when mappings are not available here (a file system that cannot map, every slot
+    /// in use, or the `SIGBUS` guard could not be installed): the caller reads instead,
+    /// and a real problem with the file shows there.
+    pub(crate) fn new(file: &File, offset: u64, len: usize) -> Option<Mapping> {
         if len == 0 || !guard() {
-            return Ok(None);
+            return None;
         }
-        let Some(slot) = LIVE.iter().find(|s| {
+        let slot = LIVE.iter().find(|s| {
             s.start
                 .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
-        }) else {
-            return Ok(None);
-        };
+        })?;
         // SAFETY: a fresh read-only shared mapping at an address the kernel picks; no
         // Rust object is aliased.
         let mapped = unsafe {
@@ -79,17 +77,14 @@ impl Mapping {
                 offset,
             )
         };
-        let ptr = match mapped {
-            Ok(ptr) => ptr,
-            Err(e) => {
-                slot.start.store(0, Ordering::Release);
-                return Err(e.into());
-            }
+        let Ok(ptr) = mapped else {
+            slot.start.store(0, Ordering::Release);
+            return None;
         };
         slot.cut.store(false, Ordering::Relaxed);
         slot.end.store(ptr as usize + len, Ordering::Release);
         slot.start.store(ptr as usize, Ordering::Release);
-        Ok(Some(Mapping { ptr, len, slot }))
+        Some(Mapping { ptr, len, slot })
     }
 
     /// Sets up the page table entries of `range` (relative to the mapping's start) in one
@@ -134,6 +129,14 @@ impl Drop for Mapping {
         // SAFETY: the mapping made in `new`; `bytes` borrows end with `self`.
         let _ = unsafe { munmap(self.ptr, self.len) };
         self.slot.start.store(0, Ordering::Release);
+    }
+}
+
+/// The error of a run whose file ended inside the mapping of the stretch from `offset`.
+pub(crate) fn cut_short(source: &dyn crate::Source, offset: u64) -> crate::Error {
+    crate::Error::Changed {
+        source_name: source.describe(),
+        detail: format!("ended inside the stretch from offset {offset} while it was hashed"),
     }
 }
 
@@ -230,7 +233,7 @@ mod tests {
     fn a_file_cut_short_while_mapped_reads_as_zeros_and_is_reported_not_fatal() {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(&vec![0xa5; 1 << 20]).unwrap();
-        let mapping = Mapping::new(&file, 0, 1 << 20).unwrap().unwrap();
+        let mapping = Mapping::new(&file, 0, 1 << 20).unwrap();
         mapping.populate(0..1 << 20);
         assert_eq!(mapping.bytes()[700_000], 0xa5);
         assert!(!mapping.was_cut());
@@ -242,7 +245,7 @@ mod tests {
         assert!(mapping.was_cut());
         drop(mapping);
         // The slot is free again, and a new mapping starts uncut.
-        let again = Mapping::new(&file, 0, 4096).unwrap().unwrap();
+        let again = Mapping::new(&file, 0, 4096).unwrap();
         assert!(!again.was_cut());
     }
 }

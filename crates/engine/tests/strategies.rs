@@ -222,6 +222,14 @@ fn a_lone_digest_of_a_large_file_is_probed_and_gives_the_reference_digest() {
         let ways = [ReadStrategy::Mapped, ReadStrategy::Inline];
         assert!(ways.contains(&report.strategy), "{:?}", report.strategy);
     }
+    // BLAKE3 in parallel units: the probe's read units, its mapped ones, and the rest.
+    let job = HashJob::builder([Algorithm::Blake3])
+        .threads(2)
+        .build()
+        .unwrap();
+    let report = job.hash_file(&path).unwrap();
+    assert_eq!(report.strategy, ReadStrategy::Parallel);
+    assert_eq!(report.digests[0].value(), reference(&["b3sum"], &path));
 }
 
 #[test]

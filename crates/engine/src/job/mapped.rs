@@ -17,26 +17,23 @@ use std::fs::File;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::consumers::Piece;
 use crate::error::{Error, Result};
-use crate::mapping::Mapping;
+use crate::mapping::{cut_short, Mapping};
 use crate::reader::{check_unchanged, read_error, read_exact_at, DataMap, ReadBuffer};
 use crate::size::MIB;
 use crate::source::Source;
 
 use super::feed::OneThreadDigests;
+use super::probe::{probed_way, Probe};
 use super::HashJob;
 
 /// Bytes per mapping: large enough that the meetings of the two threads cost nothing,
 /// small enough that the few windows in flight stay far below the 64 MiB resident
 /// target (mapped page-cache pages count as resident while mapped).
 const WINDOW: u64 = 4 * MIB;
-
-/// Windows hashed each way before choosing. The first of each run is not counted: it
-/// pays for starting up, or its mapping was made while the hashing thread was reading.
-const PROBES_EACH: u64 = 3;
 
 /// One window of the input, as the helper hands it over.
 struct Window {
@@ -142,14 +139,13 @@ impl Helper<'_> {
             .segments(range.clone())
             .map_err(|e| read_error(self.source, range.start, e))?;
         // While probing, the first windows are read and the next ones mapped.
-        let wanted = match self.probe && index < 2 * PROBES_EACH {
-            true => index >= PROBES_EACH,
-            false => self.use_map.load(Ordering::Relaxed),
+        let wanted = match probed_way(index).filter(|_| self.probe) {
+            Some(mapped) => mapped,
+            None => self.use_map.load(Ordering::Relaxed),
         };
         let has_data = segments.iter().any(|(_, is_data)| *is_data);
         let mapping = match wanted && has_data {
-            true => Mapping::new(self.file, range.start, (range.end - range.start) as usize)
-                .map_err(|e| read_error(self.source, range.start, e))?,
+            true => Mapping::new(self.file, range.start, (range.end - range.start) as usize),
             false => None,
         };
         if let (Some(mapping), true) = (&mapping, self.populate) {
@@ -163,35 +159,6 @@ impl Helper<'_> {
             segments,
             mapping,
         })
-    }
-}
-
-/// The time per byte measured each way: the sum over the windows counted.
-#[derive(Default)]
-struct Probe {
-    /// Per way (read, mapped): windows seen, and seconds and bytes of those counted.
-    seen: [u64; 2],
-    seconds: [f64; 2],
-    bytes: [u64; 2],
-}
-
-impl Probe {
-    fn record(&mut self, mapped: bool, bytes: u64, elapsed: Duration) {
-        let way = usize::from(mapped);
-        self.seen[way] += 1;
-        if self.seen[way] > 1 {
-            self.seconds[way] += elapsed.as_secs_f64();
-            self.bytes[way] += bytes;
-        }
-    }
-
-    /// `Some(map?)` once both ways have had their windows.
-    fn verdict(&self) -> Option<bool> {
-        if self.seen.iter().any(|&seen| seen < PROBES_EACH) {
-            return None;
-        }
-        let per_byte = |way: usize| self.seconds[way] / self.bytes[way].max(1) as f64;
-        Some(per_byte(1) < per_byte(0))
     }
 }
 
@@ -268,13 +235,7 @@ impl WindowHasher<'_, '_> {
                 .feed_piece(Piece::Bytes(&mapping.bytes()[data]));
         }
         if window.mapping.as_ref().is_some_and(Mapping::was_cut) {
-            return Err(Error::Changed {
-                source_name: self.source.describe(),
-                detail: format!(
-                    "ended inside the stretch from offset {} while it was hashed",
-                    window.start
-                ),
-            });
+            return Err(cut_short(self.source, window.start));
         }
         Ok(bytes)
     }
@@ -289,43 +250,5 @@ impl WindowHasher<'_, '_> {
             pos += n as u64;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn probe(read_ms: u64, mapped_ms: u64) -> Probe {
-        let mut probe = Probe::default();
-        for _ in 0..PROBES_EACH {
-            assert_eq!(probe.verdict(), None);
-            probe.record(false, WINDOW, Duration::from_millis(read_ms));
-        }
-        for _ in 0..PROBES_EACH {
-            probe.record(true, WINDOW, Duration::from_millis(mapped_ms));
-        }
-        probe
-    }
-
-    #[test]
-    fn the_probe_takes_the_way_measured_faster() {
-        assert_eq!(probe(10, 6).verdict(), Some(true));
-        assert_eq!(probe(6, 10).verdict(), Some(false));
-    }
-
-    #[test]
-    fn the_first_window_of_each_way_does_not_count() {
-        let mut probe = Probe::default();
-        // A slow first read (start-up) and a fast first mapped window (made while the
-        // reads ran) would reverse the verdict if they counted.
-        probe.record(false, WINDOW, Duration::from_millis(100));
-        probe.record(false, WINDOW, Duration::from_millis(8));
-        probe.record(false, WINDOW, Duration::from_millis(8));
-        probe.record(true, WINDOW, Duration::from_millis(1));
-        probe.record(true, WINDOW, Duration::from_millis(9));
-        assert_eq!(probe.verdict(), None);
-        probe.record(true, WINDOW, Duration::from_millis(9));
-        assert_eq!(probe.verdict(), Some(false));
     }
 }

@@ -12,6 +12,7 @@ mod handoff;
 mod inline;
 mod mapped;
 mod parallel;
+mod probe;
 mod run;
 mod split_read;
 mod strategy;

@@ -9,18 +9,27 @@
 //!
 //! Units are handed out in order by a [`UnitQueue`], which also bounds how far ahead of
 //! an unfinished unit the others may run, and hands a stretch of hole units out as one.
+//!
+//! A unit of a local file may instead be hashed from a mapping of it (no copy: see
+//! `mapping`); the first units probe which way is faster on this machine and input
+//! ([`super::probe`]), and every thread then takes the faster way.
 
+use std::fs::File;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use rayon::ThreadPool;
 
 use crate::consumers::{ChunkCursor, ChunkedDigest, Piece};
 use crate::control::{CancelToken, Progress};
 use crate::error::{Error, Result};
+use crate::mapping::{cut_short, Mapping};
 use crate::reader::{check_unchanged, read_error, read_exact_at, DataMap, ReadBuffer};
 use crate::source::Source;
 
+use super::probe::{probed_way, Probe};
 use super::units::UnitQueue;
 use super::HashJob;
 
@@ -41,6 +50,9 @@ impl HashJob {
             detect_holes: self.detect_holes,
             progress: &self.progress,
             cancel: &self.cancel,
+            file: source.mapped_file(),
+            probe: Mutex::new(Probe::default()),
+            use_map: AtomicBool::new(true),
         };
         plan.run(source, digests, pool)
     }
@@ -53,6 +65,11 @@ struct UnitPlan<'a> {
     detect_holes: bool,
     progress: &'a Progress,
     cancel: &'a CancelToken,
+    /// The local file behind the source, if units may be hashed from mappings of it.
+    file: Option<&'a File>,
+    probe: Mutex<Probe>,
+    /// The probe's verdict (mapping until it has one).
+    use_map: AtomicBool,
 }
 
 impl UnitPlan<'_> {
@@ -79,7 +96,8 @@ impl UnitPlan<'_> {
                     let mut buf = ReadBuffer::new(self.read_size);
                     while let Some(units) = queue.take(hole_units) {
                         let range = units.start * self.unit..(units.end * self.unit).min(len);
-                        match self.hash_unit(source, digests, range, &mut buf) {
+                        let way = self.way(units.start);
+                        match self.hash_unit(source, digests, range, way, &mut buf) {
                             Ok(()) => queue.finish(units.start),
                             Err(e) => {
                                 queue.stop();
@@ -137,13 +155,33 @@ impl UnitPlan<'_> {
         Ok(())
     }
 
+    /// Whether unit `index` is hashed from a mapping.
+    fn way(&self, index: u64) -> bool {
+        self.file.is_some()
+            && probed_way(index).unwrap_or_else(|| self.use_map.load(Ordering::Relaxed))
+    }
+
+    /// Counts a unit's time in the probe, if it is one of the probe's and all data.
+    fn record(&self, mapped: bool, range: Range<u64>, holes: bool, started: Instant) {
+        if self.file.is_none() || holes || probed_way(range.start / self.unit).is_none() {
+            return;
+        }
+        let mut probe = self.probe.lock().expect("probe lock");
+        probe.record(mapped, range.end - range.start, started.elapsed());
+        if let Some(map) = probe.verdict() {
+            self.use_map.store(map, Ordering::Relaxed);
+        }
+    }
+
     fn hash_unit(
         &self,
         source: &dyn Source,
         digests: &[ChunkedDigest],
         range: Range<u64>,
+        mapped: bool,
         buf: &mut [u8],
     ) -> Result<()> {
+        let started = Instant::now();
         let mut cursors: Vec<_> = digests
             .iter()
             .map(|d| ChunkCursor::new(d, range.start, self.cancel))
@@ -152,12 +190,16 @@ impl UnitPlan<'_> {
         let segments = map
             .segments(range.clone())
             .map_err(|e| read_error(source, range.start, e))?;
+        let holes = segments.iter().any(|(_, is_data)| !is_data);
         for (segment, is_data) in segments {
             if !is_data {
                 self.hash_hole(&mut cursors, segment)?;
                 continue;
             }
             let mut pos = segment.start;
+            if let (true, Some(file)) = (mapped, self.file) {
+                pos = self.hash_mapped(source, file, &mut cursors, segment.clone())?;
+            }
             while pos < segment.end {
                 if self.cancel.is_cancelled() {
                     return Err(Error::Cancelled);
@@ -173,9 +215,48 @@ impl UnitPlan<'_> {
         }
         // Only the unit at the end of the input can end inside a chunk.
         cursors.into_iter().for_each(ChunkCursor::finish);
+        self.record(mapped, range, holes, started);
         Ok(())
     }
+
+    /// Feeds the data `segment` from mappings of it, at most [`MAP_PIECE`] at a time (a
+    /// unit may be as large as a chunk, up to 1 GiB, and mapped pages count as resident);
+    /// returns where it stopped: the segment's end, or where a mapping could not be made
+    /// (the caller reads the rest).
+    fn hash_mapped(
+        &self,
+        source: &dyn Source,
+        file: &File,
+        cursors: &mut [ChunkCursor<'_>],
+        segment: Range<u64>,
+    ) -> Result<u64> {
+        let page = rustix::param::page_size() as u64;
+        let mut pos = segment.start;
+        while pos < segment.end {
+            if self.cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let start = pos / page * page;
+            let end = segment.end.min(start + MAP_PIECE);
+            let Some(mapping) = Mapping::new(file, start, (end - start) as usize) else {
+                return Ok(pos);
+            };
+            let skip = (pos - start) as usize;
+            mapping.populate(skip..(end - start) as usize);
+            let data = &mapping.bytes()[skip..];
+            cursors.iter_mut().for_each(|c| c.feed(Piece::Bytes(data)));
+            if mapping.was_cut() {
+                return Err(cut_short(source, start));
+            }
+            self.progress.add(data.len() as u64);
+            pos = end;
+        }
+        Ok(pos)
+    }
 }
+
+/// Bytes mapped at a time.
+const MAP_PIECE: u64 = 4 << 20;
 
 /// A hole is fed in pieces of this many units: a hole claimed whole may span a terabyte,
 /// and blkhash and S3 still hash one digest per chunk of it, so progress moves and a
