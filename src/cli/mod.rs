@@ -63,8 +63,8 @@ pub struct HashOptions {
     #[arg(long)]
     pub progress: bool,
     /// How to read and feed the digests: auto (default: what the engine measures fastest
-    /// on this machine), inline, handoff, split-read, parallel. The digests never depend
-    /// on it.
+    /// on this machine), inline, handoff, split-read, parallel, mapped (a local file's page
+    /// cache hashed in place). The digests never depend on it.
     #[arg(long, value_name = "STRATEGY", value_parser = parse_read_strategy)]
     pub read_strategy: Option<ReadStrategy>,
     /// Hash the disk an image holds, not the image file's bytes: a qcow2 (with its backing

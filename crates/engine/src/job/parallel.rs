@@ -255,8 +255,9 @@ impl UnitPlan<'_> {
     }
 }
 
-/// Bytes mapped at a time.
-const MAP_PIECE: u64 = 4 << 20;
+/// Bytes mapped at a time: one smallest unit, so each unit costs one mapping, and the pages
+/// mapped at once stay at a few units (a unit may be as large as a 1 GiB chunk).
+const MAP_PIECE: u64 = 16 << 20;
 
 /// A hole is fed in pieces of this many units: a hole claimed whole may span a terabyte,
 /// and blkhash and S3 still hash one digest per chunk of it, so progress moves and a
