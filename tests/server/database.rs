@@ -118,8 +118,13 @@ async fn two_servers_on_one_database_see_one_inventory() {
     }
     let database = shared_database().unwrap();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = TestServer::start_on_database(dir_a.path(), database.clone(), |_| {}).await;
-    let b = TestServer::start_on_database(dir_b.path(), database, |_| {}).await;
+    // Two live servers on one inventory need two names.
+    let named = |name: &str| {
+        let name = name.to_string();
+        move |c: &mut imghash::ServerConfig| c.node_name = name
+    };
+    let a = TestServer::start_on_database(dir_a.path(), database.clone(), named("a")).await;
+    let b = TestServer::start_on_database(dir_b.path(), database, named("b")).await;
     let session_a = a.login().await;
     let storage_dir = dir_a.path().join("shared-storage");
     std::fs::create_dir(&storage_dir).unwrap();
