@@ -10,8 +10,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
+use crate::grpc_harness::ServerTask;
 pub use crate::grpc_harness::{make_huge_sparse, make_random, reference_digest, ADMIN_PASSWORD};
 use crate::inventory::Inventory;
 
@@ -24,8 +24,7 @@ pub struct RestServer {
     pub http: reqwest::Client,
     /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` over TLS.
     origin: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    running: ServerTask,
 }
 
 /// The images of [`RestServer::huge_and_small`] and their storage, by uuid.
@@ -93,8 +92,7 @@ impl RestServer {
                 true => format!("https://localhost:{}", rest.port()),
                 false => format!("http://{rest}"),
             },
-            stop: Some(stop),
-            task: Some(task),
+            running: ServerTask::new(stop, task),
         };
         // The port accepts connections before startup is done; an answer to a route that
         // needs the inventory says it is.
@@ -105,8 +103,10 @@ impl RestServer {
             if probe.is_ok_and(|a| a.status == StatusCode::NOT_FOUND) {
                 break;
             }
-            let task = server.task.as_ref().unwrap();
-            assert!(!task.is_finished(), "server stopped during startup");
+            assert!(
+                !server.running.is_finished(),
+                "server stopped during startup"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         server
@@ -247,25 +247,8 @@ impl RestServer {
     }
 
     /// Stops the server gracefully and waits until it has.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .expect("server stops within 10 s")
-                .unwrap()
-                .expect("server ran cleanly");
-        }
-    }
-}
-
-impl Drop for RestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn stop(self) {
+        self.running.stop().await;
     }
 }
 
