@@ -222,7 +222,7 @@ fn a_lone_digest_of_a_large_file_is_probed_and_gives_the_reference_digest() {
         let ways = [ReadStrategy::Mapped, ReadStrategy::Inline];
         assert!(ways.contains(&report.strategy), "{:?}", report.strategy);
     }
-    // BLAKE3 in parallel units: the probe's read units, its mapped ones, and the rest.
+    // BLAKE3 in parallel units: the probe's pieces, read and mapped in turn, then the rest.
     let job = HashJob::builder([Algorithm::Blake3])
         .threads(2)
         .build()

@@ -1,7 +1,8 @@
 //! The probe that decides, on the input itself, whether hashing from mappings is faster
 //! than reading: the first stretches are read, the next ones mapped, and the way with the
 //! lower time per byte takes the rest. Used by the mapped strategy (windows in order on
-//! one thread) and by the parallel one (units on pool threads).
+//! one thread: [`probed_way`]) and by the parallel one (pieces on pool threads, handed
+//! out in turn: [`Probe::next_way`]).
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub(super) fn probed_way(index: u64) -> Option<bool> {
 /// The time per byte measured each way: the sum over the windows counted.
 #[derive(Default)]
 pub(super) struct Probe {
+    /// Per way (read, mapped): stretches handed out by [`Probe::next_way`].
+    handed: [u64; 2],
     /// Per way (read, mapped): windows seen, and seconds and bytes of those counted.
     seen: [u64; 2],
     seconds: [f64; 2],
@@ -25,6 +28,14 @@ pub(super) struct Probe {
 }
 
 impl Probe {
+    /// The way to hash the next stretch (mapped?): read and mapped in turn, so that
+    /// whatever slows the machine down meanwhile weighs on both alike.
+    pub(super) fn next_way(&mut self) -> bool {
+        let mapped = self.handed[1] < self.handed[0];
+        self.handed[usize::from(mapped)] += 1;
+        mapped
+    }
+
     pub(super) fn record(&mut self, mapped: bool, bytes: u64, elapsed: Duration) {
         let way = usize::from(mapped);
         self.seen[way] += 1;
@@ -84,6 +95,13 @@ mod tests {
             probe.record(true, WINDOW, Duration::from_millis(9));
         }
         assert_eq!(probe.verdict(), Some(false));
+    }
+
+    #[test]
+    fn pieces_are_handed_out_read_and_mapped_in_turn() {
+        let mut probe = Probe::default();
+        let ways: Vec<bool> = (0..6).map(|_| probe.next_way()).collect();
+        assert_eq!(ways, [false, true, false, true, false, true]);
     }
 
     #[test]
