@@ -12,7 +12,9 @@
 //! handle on the shared hash job, so the hash goes on with no client connected) and is
 //! tracked so that shutdown can wait for it. At shutdown the hash jobs are cancelled; a job
 //! ended that way, or found still `Running` at the next start (the process was killed),
-//! answers 503 with an error that says the server stopped.
+//! answers 503 with an error that says the server stopped. With several servers on one
+//! inventory, the live ones end the running jobs of a server that went down within about
+//! two `--node-timeout`s, the same way.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +44,32 @@ fn server_stopped() -> ApiError {
     )
 }
 
+/// Every `--node-timeout` until `stopped`, ends the jobs of the other servers sharing the
+/// inventory that went down (killed, or cut off from it): a client polling such a job on a
+/// live server gets 503 "server stopped" instead of 202 until the dead one starts again.
+async fn end_jobs_of_servers_gone(app: Arc<App>, stopped: CancellationToken) {
+    let mut ticks = tokio::time::interval(app.node_timeout());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is at once: opening has just done this
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = stopped.cancelled() => return,
+        }
+        let body = reply::error_body(&server_stopped()).to_string();
+        let (me, now) = (app.node_name().to_string(), now_ms());
+        let live_after = app.live_after(now);
+        let ended = app
+            .db(move |store| store.fail_api_jobs_of_dead_nodes(&body, now, &me, live_after))
+            .await;
+        match ended {
+            Ok(0) => {}
+            Ok(jobs) => tracing::warn!(jobs, "ended the API jobs of a server that went down"),
+            Err(e) => tracing::warn!(error = %e, "cannot end the API jobs of servers gone"),
+        }
+    }
+}
+
 /// The asynchronous jobs of the REST front.
 pub struct ApiJobs {
     app: Arc<App>,
@@ -69,12 +97,14 @@ impl ApiJobs {
                 "API jobs were running when the server stopped"
             );
         }
+        let stopped = CancellationToken::new();
+        tokio::spawn(end_jobs_of_servers_gone(app.clone(), stopped.clone()));
         Ok(Arc::new(ApiJobs {
             app,
             config,
             tasks: TaskTracker::new(),
             stopping: AtomicBool::new(false),
-            stopped: CancellationToken::new(),
+            stopped,
         }))
     }
 

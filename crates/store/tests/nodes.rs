@@ -214,8 +214,9 @@ fn storage(name: &str, kind: &str) -> BackupStorage {
     }
 }
 
-#[test]
-fn a_starting_server_fails_its_own_and_dead_nodes_rest_jobs_never_a_live_ones() {
+/// Two live servers a and b, and running REST jobs of a, of b, of a node gone, and of no
+/// node (from before nodes existed).
+fn servers_with_running_jobs() -> Two {
     let s = two_servers();
     let (na, nb) = (node("a", 4, T0), node("b", 4, T0));
     s.a.join_nodes(&na, T0 - TIMEOUT).unwrap();
@@ -229,17 +230,39 @@ fn a_starting_server_fails_its_own_and_dead_nodes_rest_jobs_never_a_live_ones() 
         create_date: T0,
         end_date: None,
     };
-    for (uuid, node) in [
-        ("of-a", Some("a")),
-        ("of-b", Some("b")),
-        ("of-gone", Some("gone")),
-    ] {
+    for (uuid, node) in [("of-a", "a"), ("of-b", "b"), ("of-gone", "gone")] {
         s.a.add_api_job(&job(uuid)).unwrap();
-        if let Some(node) = node {
-            s.a.set_api_job_node(uuid, node).unwrap();
-        }
+        s.a.set_api_job_node(uuid, node).unwrap();
     }
     s.a.add_api_job(&job("of-nobody")).unwrap();
+    s
+}
+
+#[test]
+fn a_live_server_ends_the_rest_jobs_of_dead_nodes_never_its_own_or_a_live_ones() {
+    let s = servers_with_running_jobs();
+    let state = |uuid| s.b.get_api_job(uuid).unwrap().unwrap().state;
+    let ended =
+        s.a.fail_api_jobs_of_dead_nodes("{}", T0 + 1, "a", T0 - TIMEOUT)
+            .unwrap();
+    assert_eq!(ended, 1);
+    assert_eq!(state("of-gone"), ApiJobState::Failed);
+    for uuid in ["of-a", "of-b", "of-nobody"] {
+        assert_eq!(state(uuid), ApiJobState::Running, "{uuid}");
+    }
+    // Later, with every heartbeat stale (a's own too): b's job ends, a's never by a.
+    let later = T0 + 2 * TIMEOUT;
+    let ended =
+        s.a.fail_api_jobs_of_dead_nodes("{}", later, "a", later - TIMEOUT)
+            .unwrap();
+    assert_eq!(ended, 1);
+    assert_eq!(state("of-b"), ApiJobState::Failed);
+    assert_eq!(state("of-a"), ApiJobState::Running);
+}
+
+#[test]
+fn a_starting_server_fails_its_own_and_dead_nodes_rest_jobs_never_a_live_ones() {
+    let s = servers_with_running_jobs();
     // a restarts while b is live: a's job and the dead node's end; b's and the one of no
     // node (b may be running it) stay.
     let failed =

@@ -138,6 +138,12 @@ impl crate::app::App {
     pub fn live_after(&self, now: i64) -> i64 {
         self.cluster.live_after(now)
     }
+
+    /// `--node-timeout`: how long a server may go without a heartbeat before it counts as
+    /// down.
+    pub fn node_timeout(&self) -> Duration {
+        self.cluster.timeout
+    }
 }
 
 /// Registers `me` unless a node of its name beat after `live_after`: then that node.

@@ -162,6 +162,23 @@ impl Store {
         Ok(())
     }
 
+    /// Ends with `result` as its error every REST job of another node that is no longer live
+    /// (heartbeat at or before `live_after`): a server killed, or cut off from the inventory,
+    /// whose jobs would otherwise stay `Running` until it starts again. `me`'s own jobs are
+    /// never touched (its own heartbeat may be late while it still runs them). Returns how
+    /// many.
+    pub fn fail_api_jobs_of_dead_nodes(
+        &self,
+        result: &str,
+        now_ms: i64,
+        me: &str,
+        live_after: i64,
+    ) -> Result<usize> {
+        let jobs = "uuid IN (SELECT j.uuid FROM api_job_node j WHERE j.node <> ?3 \
+                    AND j.node NOT IN (SELECT name FROM node WHERE heartbeat_date > ?4))";
+        self.fail_selected_api_jobs(jobs, result, now_ms, me, live_after)
+    }
+
     /// Ends with `result` as its error every REST job left running by `node` (a start after
     /// a stop) or by a node no longer live (heartbeat at or before `live_after`). A job of no
     /// recorded node (from before nodes existed) ends only when no other node is live.
@@ -173,17 +190,29 @@ impl Store {
         node: &str,
         live_after: i64,
     ) -> Result<usize> {
-        self.with_conn(|c| {
-            c.execute(
-                "UPDATE api_job SET state = 'Failed', result = ?1, end_date = ?2 \
-                 WHERE state = 'Running' AND (uuid IN (SELECT n.uuid FROM api_job_node n \
-                   WHERE n.node = ?3 OR NOT EXISTS (SELECT 1 FROM node \
-                     WHERE node.name = n.node AND node.heartbeat_date > ?4)) \
-                 OR (NOT EXISTS (SELECT 1 FROM api_job_node o WHERE o.uuid = api_job.uuid) \
-                   AND NOT EXISTS (SELECT 1 FROM node \
-                     WHERE node.name <> ?3 AND node.heartbeat_date > ?4)))",
-                params![result, now_ms, node, live_after],
-            )
-        })
+        let jobs = "(uuid IN (SELECT n.uuid FROM api_job_node n \
+                      WHERE n.node = ?3 OR NOT EXISTS (SELECT 1 FROM node \
+                        WHERE node.name = n.node AND node.heartbeat_date > ?4)) \
+                    OR (NOT EXISTS (SELECT 1 FROM api_job_node o WHERE o.uuid = api_job.uuid) \
+                      AND NOT EXISTS (SELECT 1 FROM node \
+                        WHERE node.name <> ?3 AND node.heartbeat_date > ?4)))";
+        self.fail_selected_api_jobs(jobs, result, now_ms, node, live_after)
+    }
+
+    /// Ends the running REST jobs that the condition `jobs` selects (its `?3` a node name,
+    /// its `?4` the heartbeat date at or before which a node is down) with `result`.
+    fn fail_selected_api_jobs(
+        &self,
+        jobs: &str,
+        result: &str,
+        now_ms: i64,
+        node: &str,
+        live_after: i64,
+    ) -> Result<usize> {
+        let sql = format!(
+            "UPDATE api_job SET state = 'Failed', result = ?1, end_date = ?2 \
+             WHERE state = 'Running' AND {jobs}"
+        );
+        self.with_conn(|c| c.execute(&sql, params![result, now_ms, node, live_after]))
     }
 }
