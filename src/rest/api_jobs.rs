@@ -51,13 +51,13 @@ async fn end_jobs_of_servers_gone(app: Arc<App>, stopped: CancellationToken) {
     let mut ticks = tokio::time::interval(app.node_timeout());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await; // the first tick is at once: opening has just done this
+    let body = reply::error_body(&server_stopped()).to_string();
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             () = stopped.cancelled() => return,
         }
-        let body = reply::error_body(&server_stopped()).to_string();
-        let (me, now) = (app.node_name().to_string(), now_ms());
+        let (body, me, now) = (body.clone(), app.node_name().to_string(), now_ms());
         let live_after = app.live_after(now);
         let ended = app
             .db(move |store| store.fail_api_jobs_of_dead_nodes(&body, now, &me, live_after))

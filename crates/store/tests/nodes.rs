@@ -32,6 +32,15 @@ fn two_servers() -> Two {
     }
 }
 
+/// Two servers, a and b, joined at `T0` with `capacity` each: their stores and nodes.
+fn two_live_nodes(capacity: i64) -> (Two, Node, Node) {
+    let s = two_servers();
+    let (na, nb) = (node("a", capacity, T0), node("b", capacity, T0));
+    s.a.join_nodes(&na, T0 - TIMEOUT).unwrap();
+    s.b.join_nodes(&nb, T0 - TIMEOUT).unwrap();
+    (s, na, nb)
+}
+
 fn node(name: &str, capacity: i64, at: i64) -> Node {
     Node {
         name: name.into(),
@@ -74,10 +83,7 @@ fn a_name_held_by_a_live_node_is_refused_and_free_once_its_heartbeat_is_stale() 
 
 #[test]
 fn one_server_takes_a_key_the_other_waits_and_takes_it_over_once_it_expires() {
-    let s = two_servers();
-    let (na, nb) = (node("a", 4, T0), node("b", 4, T0));
-    s.a.join_nodes(&na, T0 - TIMEOUT).unwrap();
-    s.b.join_nodes(&nb, T0 - TIMEOUT).unwrap();
+    let (s, na, nb) = two_live_nodes(4);
     let mine = lease("k", &na, T0);
     let live = T0 - TIMEOUT;
     assert_eq!(
@@ -148,10 +154,7 @@ fn a_released_key_is_free_and_a_failure_is_kept_for_the_waiters() {
 
 #[test]
 fn new_computations_stop_at_the_capacity_of_the_live_nodes() {
-    let s = two_servers();
-    let (na, nb) = (node("a", 1, T0), node("b", 1, T0));
-    s.a.join_nodes(&na, T0 - TIMEOUT).unwrap();
-    s.b.join_nodes(&nb, T0 - TIMEOUT).unwrap();
+    let (s, na, nb) = two_live_nodes(1);
     let live = T0 - TIMEOUT;
     for key in ["k1", "k2"] {
         let l = lease(key, &na, T0);
@@ -217,10 +220,7 @@ fn storage(name: &str, kind: &str) -> BackupStorage {
 /// Two live servers a and b, and running REST jobs of a, of b, of a node gone, and of no
 /// node (from before nodes existed).
 fn servers_with_running_jobs() -> Two {
-    let s = two_servers();
-    let (na, nb) = (node("a", 4, T0), node("b", 4, T0));
-    s.a.join_nodes(&na, T0 - TIMEOUT).unwrap();
-    s.b.join_nodes(&nb, T0 - TIMEOUT).unwrap();
+    let (s, _, _) = two_live_nodes(4);
     let job = |uuid: &str| ApiJob {
         uuid: uuid.into(),
         api: "CalculateImageHash".into(),

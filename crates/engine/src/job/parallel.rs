@@ -183,7 +183,8 @@ impl UnitPlan<'_> {
                 self.probe_piece(source, &mut cursors, piece.clone(), buf)?;
                 pos = piece.end;
             }
-            let mapped = self.file.is_some() && self.verdict.get() != Some(&false);
+            // Past the probe (or on a source that cannot be mapped): its verdict.
+            let mapped = self.verdict.get() == Some(&true);
             self.hash_data(source, &mut cursors, pos..segment.end, mapped, buf)?;
         }
         // Only the unit at the end of the input can end inside a chunk.
